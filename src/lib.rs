@@ -1,0 +1,5 @@
+//! npmk: the Weibull shape k of neural-network weight magnitudes (NPM-k).
+#![cfg_attr(not(feature = "std"), no_std)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
