@@ -157,41 +157,77 @@ fn f32_special(words: &mut Words, bits: u32) {
 // ---------------------------------------------------------------------------------------------
 // SIMD kernels: classify a vector, then scatter.
 
-/// A 16-bit format's "ordinary" range: normal finite magnitudes are `[low, low + span)`.
-struct Half16<'a> {
-    words: &'a mut Words,
-    codes: &'a [u16],
-    low: u16,
-    span: u16,
-    one: fn(&mut Words, u16),
-    bin: fn(u16) -> usize,
+/// A 16-bit float format, as the SIMD kernel needs to know it.
+trait Format16 {
+    /// Normal finite magnitudes are the codes `[LOW, LOW + SPAN)` once the sign is cleared.
+    const LOW: u16;
+    const SPAN: u16;
+    /// The bin of an ordinary magnitude code.
+    fn bin(abs_code: u16) -> usize;
+    /// The per-element path, special values included.
+    fn one(words: &mut Words, code: u16);
 }
 
-impl WithSimd for Half16<'_> {
+struct Bf16;
+struct F16;
+
+impl Format16 for Bf16 {
+    const LOW: u16 = 0x0080;
+    const SPAN: u16 = 0x7F00;
+    #[inline(always)]
+    fn bin(abs_code: u16) -> usize {
+        bin_of_bf16_code(abs_code)
+    }
+    #[inline(always)]
+    fn one(words: &mut Words, code: u16) {
+        bf16_one(words, code)
+    }
+}
+
+impl Format16 for F16 {
+    const LOW: u16 = 0x0400;
+    const SPAN: u16 = 0x7800;
+    #[inline(always)]
+    fn bin(abs_code: u16) -> usize {
+        bin_of_f16_normal_code(abs_code)
+    }
+    #[inline(always)]
+    fn one(words: &mut Words, code: u16) {
+        f16_one(words, code)
+    }
+}
+
+struct Half16<'a, F> {
+    words: &'a mut Words,
+    codes: &'a [u16],
+    format: core::marker::PhantomData<F>,
+}
+
+impl<F: Format16> WithSimd for Half16<'_, F> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let Half16 { words, codes, low, span, one, bin } = self;
+        let Half16 { words, codes, .. } = self;
         let (vectors, tail) = S::as_simd_u16s(codes);
         let magnitude = simd.splat_u16s(0x7FFF);
-        let low = simd.splat_u16s(low);
-        let span = simd.splat_u16s(span);
+        let low = simd.splat_u16s(F::LOW);
+        let span = simd.splat_u16s(F::SPAN);
         for (v, lanes) in vectors.iter().zip(codes.chunks_exact(S::U16_LANES)) {
             let abs = simd.and_u16s(*v, magnitude);
             let ordinary = simd.less_than_u16s(simd.sub_u16s(abs, low), span);
             if simd.first_true_m16s(simd.not_m16s(ordinary)) == S::U16_LANES {
                 for &code in lanes {
-                    words[bin(code & 0x7FFF)] += 1;
+                    words[F::bin(code & 0x7FFF)] += 1;
                 }
             } else {
                 for &code in lanes {
-                    one(words, code);
+                    F::one(words, code);
                 }
             }
         }
         for &code in tail {
-            one(words, code);
+            F::one(words, code);
         }
     }
 }
@@ -237,28 +273,18 @@ impl WithSimd for Single32<'_> {
 pub(crate) fn ingest_bf16(words: &mut Words, codes: &[u16], path: Path) {
     match path {
         Path::Scalar => codes.iter().for_each(|&c| bf16_one(words, c)),
-        Path::Simd => arch().dispatch(Half16 {
-            words,
-            codes,
-            low: 0x0080,
-            span: 0x7F00,
-            one: bf16_one,
-            bin: bin_of_bf16_code,
-        }),
+        Path::Simd => {
+            arch().dispatch(Half16::<Bf16> { words, codes, format: core::marker::PhantomData })
+        }
     }
 }
 
 pub(crate) fn ingest_f16(words: &mut Words, codes: &[u16], path: Path) {
     match path {
         Path::Scalar => codes.iter().for_each(|&c| f16_one(words, c)),
-        Path::Simd => arch().dispatch(Half16 {
-            words,
-            codes,
-            low: 0x0400,
-            span: 0x7800,
-            one: f16_one,
-            bin: bin_of_f16_normal_code,
-        }),
+        Path::Simd => {
+            arch().dispatch(Half16::<F16> { words, codes, format: core::marker::PhantomData })
+        }
     }
 }
 
