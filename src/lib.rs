@@ -3,3 +3,6 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
+
+#[cfg(feature = "alloc")]
+pub mod dynamics;
