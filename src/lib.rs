@@ -36,6 +36,8 @@ extern crate alloc;
 
 pub mod codec;
 pub mod compat;
+#[cfg(feature = "alloc")]
+pub mod dynamics;
 pub mod fit;
 mod kernel;
 pub mod layout;
