@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite, one section after another. README: `bash scripts/test.sh`.
-# Assumes the tools that .ci/run installs (Rust, Python with numpy and
-# npm-weibull-py, gcc, cmake, MPI, chromium).
+# The whole test suite, one section after another: `bash scripts/test.sh` (the README's test
+# command). On a fresh machine it first installs what the tests need (scripts/install-deps.sh)
+# and fetches the real checkpoint fixtures; both steps are no-ops when already done.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 section() { printf '\n==== %s ====\n' "$*"; }
+
+section "dependencies (apt, pip; no-op when present)"
+bash scripts/install-deps.sh
 
 section "fixtures (MiniLM f32, bf16, sharded; no-op when present)"
 bash scripts/fetch-fixtures.sh
@@ -13,15 +16,19 @@ bash scripts/fetch-fixtures.sh
 section "Python oracle self-test (METHOD.md section 2)"
 python3 scripts/oracle.py --selftest
 
-section "Rust: cargo test --workspace"
+section "style: rustfmt and clippy"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -q -- -D warnings
+
+section "no_std core: builds without default features"
+cargo build -q -p npmk --no-default-features
+cargo build -q -p npmk --no-default-features --features alloc,force-scalar
+
+section "Rust: cargo test --workspace (SIMD ingestion path)"
 cargo test --workspace
 
-# ---- Rust: forced scalar ingestion path (core owner adds it here) ----
-
-# ---- no_std build: cargo build --no-default-features (core owner adds it here) ----
-
-# ---- C ABI: C and C++ tests, header check (FFI owner adds them here) ----
-
-# ---- MPI: all-reduce merge of sketches across ranks (trainer owner adds it here) ----
+section "Rust: core tests again on the forced scalar ingestion path"
+NPMK_FORCE_SCALAR=1 cargo test -p npmk --lib --test reference --test properties --test bins \
+    --test no_alloc
 
 section "all test sections passed"

@@ -235,7 +235,7 @@ pub fn fit(sketch: &Sketch, trim: Trim) -> Result<WeibullFit, NoFit> {
             sxy += x.slope * (y_run / kept * x.sum_d + y_slope * x.sum_d_dev);
         }
     });
-    if !(sxx > 0.0) {
+    if sxx.is_nan() || sxx <= 0.0 {
         return Err(NoFit::TooFewDistinct { distinct });
     }
     let y_mean = sum_y / m as f64;

@@ -56,6 +56,10 @@ pub(crate) mod word {
     pub const RESERVED: usize = ZERO + 8;
 }
 
+// The special words must fit in the exponent-255 region, and the state in 512 KiB.
+const _: () = assert!(BIN_COUNT == 255 * 256 && word::RESERVED < STATE_WORDS);
+const _: () = assert!(STATE_WORDS * 8 == 512 * 1024);
+
 /// The bin of a finite non-zero f32 magnitude given by its bits (sign already cleared).
 #[inline(always)]
 pub(crate) const fn bin_of_f32_bits(abs_bits: u32) -> usize {
@@ -106,7 +110,7 @@ fn bin_edge(j: usize) -> f64 {
 /// Used by queries; values are rounded to f32 first, as they would be when pushed.
 pub(crate) fn bin_of_magnitude(x: f64) -> Option<usize> {
     let x32 = x as f32;
-    if !(x32 > 0.0) || !x32.is_finite() {
+    if x32.is_nan() || x32 <= 0.0 || !x32.is_finite() {
         return None;
     }
     Some(bin_of_f32_bits(x32.to_bits()))
@@ -115,13 +119,6 @@ pub(crate) fn bin_of_magnitude(x: f64) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn special_words_fit_in_the_exponent_255_region() {
-        assert_eq!(BIN_COUNT, 255 * 256);
-        assert!(word::RESERVED < STATE_WORDS);
-        assert_eq!(STATE_WORDS * 8, 512 * 1024);
-    }
 
     #[test]
     fn edges_are_exact_and_monotone() {
