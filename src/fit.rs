@@ -12,6 +12,7 @@
 //! sums of y over a run come from [`ranks`](crate::ranks) in constant time. The cost is
 //! proportional to the number of occupied bins, not to n.
 
+use crate::layout::BIN_COUNT;
 use crate::ranks::{sum_y_squared, y_at_rank, PrefixY};
 use crate::sketch::{BinModel, Sketch};
 
@@ -138,24 +139,67 @@ impl Run {
     }
 }
 
-/// Calls `visit` for each occupied bin that has ranks inside `first..=last`.
-fn for_each_kept_run(sketch: &Sketch, first: u64, last: u64, mut visit: impl FnMut(Run)) {
-    let Some((lo_bin, hi_bin)) = sketch.occupied() else { return };
-    let mut before = 0u64;
-    for bin in lo_bin..=hi_bin {
-        let count = sketch.bin(bin);
-        if count == 0 {
-            continue;
+/// The bins that hold the body's ranks, found by one counting scan.
+struct Body {
+    /// First and last bin with kept ranks.
+    lo_bin: usize,
+    hi_bin: usize,
+    /// Ranks in bins below `lo_bin`.
+    before: u64,
+    /// The bin holding the middle kept rank: its x is the origin of the running sums.
+    mid_bin: usize,
+}
+
+impl Body {
+    fn find(sketch: &Sketch, first: u64, last: u64) -> Body {
+        const CHUNK: usize = 32;
+        let middle = first + (last - first) / 2;
+        let mut body = Body { lo_bin: usize::MAX, hi_bin: BIN_COUNT - 1, before: 0, mid_bin: 0 };
+        let mut before = 0u64;
+        for (c, chunk) in sketch.words()[..BIN_COUNT].chunks(CHUNK).enumerate() {
+            // Whole chunks below the body (most of the 65,280 bins) are skipped by their sum.
+            let sum: u64 = chunk.iter().sum();
+            if before + sum < first.max(1) {
+                before += sum;
+                continue;
+            }
+            for (i, &count) in chunk.iter().enumerate() {
+                let bin = c * CHUNK + i;
+                let after = before + count;
+                if count != 0 && after >= first && body.lo_bin == usize::MAX {
+                    (body.lo_bin, body.before) = (bin, before);
+                }
+                if count != 0 && before < middle && middle <= after {
+                    body.mid_bin = bin;
+                }
+                if after >= last {
+                    body.hi_bin = bin;
+                    return body;
+                }
+                before = after;
+            }
         }
-        let start = before + 1;
-        before += count;
-        if before < first {
-            continue;
+        body
+    }
+
+    /// Calls `visit` for each occupied bin that has ranks inside `first..=last`.
+    fn for_each_run(&self, sketch: &Sketch, first: u64, last: u64, mut visit: impl FnMut(Run)) {
+        let mut before = self.before;
+        for bin in self.lo_bin..=self.hi_bin.min(BIN_COUNT - 1) {
+            let count = sketch.bin(bin);
+            if count == 0 {
+                continue;
+            }
+            let start = before + 1;
+            before += count;
+            if before < first {
+                continue;
+            }
+            if start > last {
+                break;
+            }
+            visit(Run { bin, start, count, first: start.max(first), last: before.min(last) });
         }
-        if start > last {
-            break;
-        }
-        visit(Run { bin, start, count, first: start.max(first), last: before.min(last) });
     }
 }
 
@@ -199,32 +243,30 @@ pub fn fit(sketch: &Sketch, trim: Trim) -> Result<WeibullFit, NoFit> {
     }
     let (first, last) = trim.rank_range(n);
     let model = sketch.model();
-
-    // Pass 1: how many ranks and distinct values the body holds, and the mean of x.
-    let (mut m, mut distinct, mut sum_x) = (0u64, 0u64, 0.0);
-    for_each_kept_run(sketch, first, last, |run| {
-        let x = RunX::new(model, &run);
-        m += run.kept();
-        distinct += 1;
-        sum_x += run.kept() as f64 * x.center + x.slope * x.sum_d;
-    });
-    if distinct < 2 {
-        return Err(NoFit::TooFewDistinct { distinct });
+    if first > last {
+        return Err(NoFit::TooFewDistinct { distinct: 0 });
     }
-    let x_mean = sum_x / m as f64;
+    let body = Body::find(sketch, first, last);
 
-    // Pass 2: centred second moments. Sums of y over a run come from prefix sums; within a run
-    // y is taken as linear in the rank for the (small) spread-model term.
+    // One pass for the moments, taken about x0 (the middle rank's x) so that centring them
+    // afterwards cancels little. Sums of y over a run come from prefix sums; within a run y is
+    // taken as linear in the rank for the (small) spread-model term.
+    let x0 =
+        RunX::new(model, &Run { bin: body.mid_bin, start: 1, count: 1, first: 1, last: 1 }).center;
     let mut prefix = PrefixY::new(n);
-    let (mut sxx, mut sxy, mut sum_y) = (0.0, 0.0, 0.0);
-    for_each_kept_run(sketch, first, last, |run| {
+    let (mut m, mut distinct) = (0u64, 0u64);
+    let (mut sx, mut sxx, mut sy, mut sxy) = (0.0, 0.0, 0.0, 0.0);
+    body.for_each_run(sketch, first, last, |run| {
         let x = RunX::new(model, &run);
         let kept = run.kept() as f64;
         let y_before = prefix.at(run.first - 1);
         let y_run = prefix.at(run.last) - y_before;
-        let dx = x.center - x_mean;
-        sum_y += y_run;
+        let dx = x.center - x0;
+        m += run.kept();
+        distinct += 1;
+        sx += kept * dx + x.slope * x.sum_d;
         sxx += kept * dx * dx + 2.0 * dx * x.slope * x.sum_d + x.slope * x.slope * x.sum_d2;
+        sy += y_run;
         sxy += dx * y_run;
         if x.slope != 0.0 {
             let y_slope = if run.last > run.first {
@@ -235,24 +277,42 @@ pub fn fit(sketch: &Sketch, trim: Trim) -> Result<WeibullFit, NoFit> {
             sxy += x.slope * (y_run / kept * x.sum_d + y_slope * x.sum_d_dev);
         }
     });
+    if distinct < 2 {
+        return Err(NoFit::TooFewDistinct { distinct });
+    }
+    let mf = m as f64;
+    let (x_mean, y_mean) = (x0 + sx / mf, sy / mf);
+    let sxx = sxx - sx * sx / mf;
+    let sxy = sxy - sx * sy / mf;
     if sxx.is_nan() || sxx <= 0.0 {
         return Err(NoFit::TooFewDistinct { distinct });
     }
-    let y_mean = sum_y / m as f64;
-    let syy = sum_y_squared(first - 1, last, n) - m as f64 * y_mean * y_mean;
+    let syy = sum_y_squared(first - 1, last, n) - mf * y_mean * y_mean;
     let k = sxy / sxx;
     let lambda = libm::exp(x_mean - y_mean / k);
     let r2 = if syy > 0.0 { (sxy * sxy / (sxx * syy)).min(1.0) } else { 1.0 };
 
-    // Pass 3: the KS distance, at both ends of each run's kept ranks.
+    // Second pass: the KS distance, at both ends of each run's kept ranks. With z = ln(v / lambda),
+    // F_weibull(v) = 1 - exp(-exp(k z)).
     let nf = n as f64;
-    let weibull_cdf = |v: f64| -libm::expm1(-libm::pow(v / lambda, k));
+    let ln_lambda = x_mean - y_mean / k;
+    let weibull_cdf = |ln_v: f64| -libm::expm1(-libm::exp(k * (ln_v - ln_lambda)));
     let mut ks: f64 = 0.0;
-    for_each_kept_run(sketch, first, last, |run| {
-        let v_first = model.value(run.bin, run.first - run.start, run.count);
-        let v_last = model.value(run.bin, run.last - run.start, run.count);
-        let below = ((run.first - 1) as f64 / nf - weibull_cdf(v_first)).abs();
-        let above = (run.last as f64 / nf - weibull_cdf(v_last)).abs();
+    body.for_each_run(sketch, first, last, |run| {
+        let x = RunX::new(model, &run);
+        let c = run.count as f64;
+        let d = |rank: u64| ((rank - run.start) as f64 + 0.5 - 0.5 * c) / c;
+        let (cdf_first, cdf_last) = if x.slope == 0.0 {
+            let cdf = weibull_cdf(x.center);
+            (cdf, cdf)
+        } else {
+            (
+                weibull_cdf(x.center + x.slope * d(run.first)),
+                weibull_cdf(x.center + x.slope * d(run.last)),
+            )
+        };
+        let below = ((run.first - 1) as f64 / nf - cdf_first).abs();
+        let above = (run.last as f64 / nf - cdf_last).abs();
         ks = ks.max(below).max(above);
     });
 

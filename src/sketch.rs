@@ -313,9 +313,16 @@ impl Sketch {
 
     /// The index range of occupied bins, or `None` for a sketch with no usable element.
     pub(crate) fn occupied(&self) -> Option<(usize, usize)> {
+        // Chunks of 32 words are tested whole (a vectorised OR); most of the bins are empty.
+        const CHUNK: usize = 32;
         let bins = &self.words[..BIN_COUNT];
-        let first = bins.iter().position(|&c| c != 0)?;
-        let last = bins.iter().rposition(|&c| c != 0)?;
+        let nonzero = |chunk: &[u64]| chunk.iter().fold(0, |a, &c| a | c) != 0;
+        let first_chunk = bins.chunks(CHUNK).position(nonzero)?;
+        let last_chunk = bins.chunks(CHUNK).rposition(nonzero)?;
+        let first =
+            first_chunk * CHUNK + bins[first_chunk * CHUNK..].iter().position(|&c| c != 0)?;
+        let last_end = ((last_chunk + 1) * CHUNK).min(BIN_COUNT);
+        let last = bins[..last_end].iter().rposition(|&c| c != 0)?;
         Some((first, last))
     }
 

@@ -1,20 +1,30 @@
 //! Push, merge, fit and encode allocate nothing: a counting global allocator watches them.
 //!
-//! This file is its own test binary, so the allocator sees only this test's work; the test runs
-//! on one thread and counts only between the two readings.
+//! Only allocations made by the test's own thread while counting is switched on are counted,
+//! so the test harness's other threads cannot disturb the count.
 
 use npmk::{Dtype, Sketch, Trim};
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // Const-initialised cells: reading them inside the allocator never allocates.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note_allocation() {
+    if COUNTING.with(Cell::get) {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+    }
+}
 
 // SAFETY: forwards every call to the system allocator unchanged; only counts them.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        note_allocation();
         // SAFETY: the caller's contract for `alloc` is passed through.
         unsafe { System.alloc(layout) }
     }
@@ -23,12 +33,12 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        note_allocation();
         // SAFETY: as for alloc.
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        note_allocation();
         // SAFETY: as for alloc; `ptr` came from this allocator with `layout`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -51,7 +61,7 @@ fn the_hot_path_allocates_nothing() {
     let _ = npmk::Path::current();
     let _ = npmk::simd_level();
 
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    COUNTING.with(|c| c.set(true));
     a.push_f32(&f32s);
     a.push_bf16(&bf16);
     a.push_f16(&f16);
@@ -65,9 +75,10 @@ fn the_hot_path_allocates_nothing() {
     let q = a.quantile(0.5).unwrap();
     let written = a.encode_into(&mut buffer).unwrap();
     b.decode_into(&buffer[..written]).unwrap();
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    COUNTING.with(|c| c.set(false));
 
-    assert_eq!(after - before, 0, "the hot path allocated {} times", after - before);
+    let allocations = ALLOCATIONS.with(Cell::get);
+    assert_eq!(allocations, 0, "the hot path allocated {allocations} times");
     assert!(fits.iter().all(|k| k.is_finite()) && exact.is_finite() && compat.is_finite());
     assert!(q > 0.0 && *a == *b);
 }
