@@ -34,12 +34,17 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+#[cfg(feature = "std")]
+pub mod checkpoint;
 pub mod codec;
 pub mod compat;
 pub mod fit;
 mod kernel;
 pub mod layout;
 mod ranks;
+pub mod roles;
+#[cfg(feature = "std")]
+pub mod scan;
 mod sketch;
 
 pub use fit::{NoFit, Trim, WeibullFit};
