@@ -17,9 +17,24 @@ static void check_version(void) {
     CHECK(npmk_version() != NULL && strcmp(npmk_version(), built) == 0,
           "npmk_version() = %s, header macros say %s", npmk_version(), built);
     CHECK(strcmp(NPMK_VERSION_STRING, built) == 0, "NPMK_VERSION_STRING = %s", NPMK_VERSION_STRING);
-    CHECK(strcmp(npmk_status_name(NPMK_OK), "NPMK_OK") == 0, "%s", npmk_status_name(NPMK_OK));
-    CHECK(strcmp(npmk_status_name(NPMK_ERR_CALL_ORDER), "NPMK_ERR_CALL_ORDER") == 0, "%s",
-          npmk_status_name(NPMK_ERR_CALL_ORDER));
+    /* The header's code values and the library's agree, name by name. */
+    {
+        static const int32_t codes[10] = {
+            NPMK_OK, NPMK_ERR_NULL_ARGUMENT, NPMK_ERR_INVALID_ARGUMENT,
+            NPMK_ERR_UNSUPPORTED_DTYPE, NPMK_ERR_IO, NPMK_ERR_BAD_FORMAT,
+            NPMK_ERR_INSUFFICIENT_DATA, NPMK_ERR_PANIC, NPMK_ERR_BUFFER_TOO_SMALL,
+            NPMK_ERR_CALL_ORDER};
+        static const char *names[10] = {
+            "NPMK_OK", "NPMK_ERR_NULL_ARGUMENT", "NPMK_ERR_INVALID_ARGUMENT",
+            "NPMK_ERR_UNSUPPORTED_DTYPE", "NPMK_ERR_IO", "NPMK_ERR_BAD_FORMAT",
+            "NPMK_ERR_INSUFFICIENT_DATA", "NPMK_ERR_PANIC", "NPMK_ERR_BUFFER_TOO_SMALL",
+            "NPMK_ERR_CALL_ORDER"};
+        int c;
+        for (c = 0; c < 10; c++) {
+            CHECK(strcmp(npmk_status_name(codes[c]), names[c]) == 0, "code %d is named %s, want %s",
+                  (int)codes[c], npmk_status_name(codes[c]), names[c]);
+        }
+    }
     CHECK(strcmp(npmk_status_name(1000), "NPMK_ERR_UNKNOWN") == 0, "%s", npmk_status_name(1000));
 }
 
