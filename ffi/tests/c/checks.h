@@ -53,7 +53,8 @@ static void check_reference_values(const double *w) {
     s = reference_sketch(w, REF_N, NPMK_DTYPE_F32);
     for (t = 0; t < 3; t++) {
         OK(npmk_sketch_fit(s, lo[t], hi[t], &fit));
-        CHECK(fabs(fit.k - k_ref[t]) < 2e-6, "f32 trim %d: k = %.7f, want %.6f", t, fit.k, k_ref[t]);
+        CHECK(fabs(fit.k - k_ref[t]) < 2e-6, "f32 trim %d: k = %.7f, want %.6f", t, fit.k,
+              k_ref[t]);
         CHECK(fabs(fit.lambda / 0.02 - lambda_ref[t]) < 2e-6, "f32 trim %d: lambda = %.9f", t,
               fit.lambda);
         CHECK(fit.r2 > 0.99 && fit.r2 <= 1.0 && fit.ks > 0.0 && fit.ks < 0.1, "r2 %g ks %g",
@@ -217,7 +218,8 @@ static void check_bad_arguments(void) {
 
     FAILS(NPMK_ERR_NULL_ARGUMENT, "npmk_sketch_new", npmk_sketch_new(NULL));
     FAILS(NPMK_ERR_NULL_ARGUMENT, "npmk_sketch_clear", npmk_sketch_clear(NULL));
-    FAILS(NPMK_ERR_NULL_ARGUMENT, "npmk_sketch_push", npmk_sketch_push(NULL, NPMK_DTYPE_F32, &one, 1));
+    FAILS(NPMK_ERR_NULL_ARGUMENT, "npmk_sketch_push",
+          npmk_sketch_push(NULL, NPMK_DTYPE_F32, &one, 1));
     FAILS(NPMK_ERR_NULL_ARGUMENT, "npmk_sketch_push", npmk_sketch_push(s, NPMK_DTYPE_F32, NULL, 1));
     FAILS(NPMK_ERR_UNSUPPORTED_DTYPE, "npmk_sketch_push", npmk_sketch_push(s, 0, &one, 1));
     FAILS(NPMK_ERR_UNSUPPORTED_DTYPE, "npmk_sketch_push", npmk_sketch_push(s, 4, &one, 1));
