@@ -31,4 +31,7 @@ section "Rust: core tests again on the forced scalar ingestion path"
 NPMK_FORCE_SCALAR=1 cargo test -p npmk --lib --test reference --test properties --test bins \
     --test no_alloc
 
+section "C ABI: header vs exports, C99/C++17 under ASan+UBSan, threads, pkg-config, CMake, MPI (4 ranks)"
+bash ffi/tests/run.sh
+
 section "all test sections passed"
