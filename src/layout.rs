@@ -93,16 +93,14 @@ pub fn bin_upper(j: usize) -> f64 {
     bin_edge(j + 1)
 }
 
-/// The magnitude whose f32 bits are `j << 15`, computed in f64 so that `j = BIN_COUNT` gives
+/// The magnitude whose f32 bits are `j << 15`, as an f64, so that `j = BIN_COUNT` gives
 /// 2^128 rather than infinity.
+#[inline]
 fn bin_edge(j: usize) -> f64 {
-    let exponent = (j >> 8) as i32;
-    let mantissa = (j & 0xFF) as f64;
-    if exponent == 0 {
-        // Subnormal f32: value = (m << 15) * 2^-149 = m * 2^-134.
-        mantissa * libm::ldexp(1.0, -134)
+    if j < BIN_COUNT {
+        f32::from_bits((j as u32) << BIN_SHIFT) as f64
     } else {
-        (1.0 + mantissa / 256.0) * libm::ldexp(1.0, exponent - 127)
+        libm::ldexp(1.0, 128)
     }
 }
 
