@@ -262,34 +262,6 @@ enum Plan<'a> {
     Positions(&'a [u64]),
 }
 
-/// Appends `s` as a JSON string.
-fn json_str(out: &mut String, s: &str) {
-    use std::fmt::Write as _;
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// Appends a number, or `null` when it is not finite.
-fn json_num(out: &mut String, x: f64) {
-    use std::fmt::Write as _;
-    if x.is_finite() {
-        // Debug formatting is the shortest round-trip form, with an exponent when needed.
-        let _ = write!(out, "{x:?}");
-    } else {
-        out.push_str("null");
-    }
-}
-
 fn k_or_nan(fit: &std::result::Result<WeibullFit, NoFit>) -> f64 {
     fit.as_ref().map_or(f64::NAN, |f| f.k)
 }
@@ -593,7 +565,7 @@ impl Monitor {
         Ok(report)
     }
 
-    /// The JSONL line of one step, into `self.line`.
+    /// The JSONL line of one step, into `self.line`. Non-finite numbers become `null`.
     fn format_line(
         &mut self,
         r: &NpmkStepReport,
@@ -601,116 +573,89 @@ impl Monitor {
         counts: &npmk::Counts,
         no_fit: Option<&str>,
     ) {
-        use std::fmt::Write as _;
-        let l = &mut self.line;
-        l.clear();
-        let _ = write!(l, "{{\"step\":{},\"k\":", r.step);
-        json_num(l, r.k);
-        for (key, v) in [
-            ("k_mid80", r.k),
-            ("k_mid90", r.k_mid90),
-            ("k_full", r.k_full),
-            ("lambda", r.lambda),
-            ("r2", r.r2),
-            ("ks", fit.map_or(f64::NAN, |f| f.ks)),
-        ] {
-            let _ = write!(l, ",\"{key}\":");
-            json_num(l, v);
-        }
-        let _ = write!(l, ",\"n_used\":{},\"k_se\":", r.n_used);
-        json_num(l, r.k_se);
-        l.push_str(",\"k_class\":{");
+        use serde_json::{json, Map, Value};
         let class_k = [r.k_selection, r.k_value, r.k_transmission, r.k_other];
-        for (c, (class, k)) in POOLED.iter().zip(class_k).enumerate() {
-            let _ = write!(l, "{}\"{}\":", if c > 0 { "," } else { "" }, class.name());
-            json_num(l, k);
-        }
-        l.push_str("},\"n_class\":{");
-        for (c, class) in POOLED.iter().enumerate() {
-            let n = if self.class_used[c] { self.classes[c].counts().usable } else { 0 };
-            let _ = write!(l, "{}\"{}\":{n}", if c > 0 { "," } else { "" }, class.name());
-        }
-        l.push_str("},\"dk\":");
-        json_num(l, r.dk);
-        l.push_str(",\"d2k\":");
-        json_num(l, r.d2k);
-        match r.phase {
-            p @ 0..=3 => {
-                let _ = write!(l, ",\"phase\":\"P{p}\",\"phase_code\":{p}");
-            }
-            _ => l.push_str(",\"phase\":null,\"phase_code\":null"),
-        }
-        let _ = write!(
-            l,
-            ",\"counts\":{{\"elements\":{},\"sampled\":{},\"usable\":{},\"zero\":{},\"nan\":{},\
-             \"inf\":{}}},\"tensors_pooled\":{},\"excluded\":{{\"tensors\":{},\"elements\":{}}}",
-            self.population,
-            counts.total,
-            counts.usable,
-            counts.zero,
-            counts.nan,
-            r.n_inf,
-            self.included,
-            self.excluded,
-            self.excluded_elements
-        );
-        match self.sampling {
-            Sampling::Full => l.push_str(",\"sampling\":{\"mode\":\"full\"}"),
-            Sampling::Stride(s) => {
-                let _ = write!(l, ",\"sampling\":{{\"mode\":\"stride\",\"stride\":{s}}}");
-            }
+        let k_class: Map<String, Value> =
+            POOLED.iter().zip(class_k).map(|(c, k)| (c.name().to_string(), json!(k))).collect();
+        let n_class: Map<String, Value> = POOLED
+            .iter()
+            .enumerate()
+            .map(|(c, class)| {
+                let n = if self.class_used[c] { self.classes[c].counts().usable } else { 0 };
+                (class.name().to_string(), json!(n))
+            })
+            .collect();
+        let (phase, phase_code) = match r.phase {
+            p @ 0..=3 => (json!(format!("P{p}")), json!(p)),
+            _ => (Value::Null, Value::Null),
+        };
+        let sampling = match self.sampling {
+            Sampling::Full => json!({"mode": "full"}),
+            Sampling::Stride(s) => json!({"mode": "stride", "stride": s}),
             Sampling::Positions { fraction, seed } => {
-                let _ = write!(
-                    l,
-                    ",\"sampling\":{{\"mode\":\"positions\",\"fraction\":{fraction:?},\
-                     \"seed\":{seed}}}"
-                );
+                json!({"mode": "positions", "fraction": fraction, "seed": seed})
             }
-        }
+        };
+        let mut line = json!({
+            "step": r.step,
+            "k": r.k,
+            "k_mid80": r.k,
+            "k_mid90": r.k_mid90,
+            "k_full": r.k_full,
+            "lambda": r.lambda,
+            "r2": r.r2,
+            "ks": fit.map_or(f64::NAN, |f| f.ks),
+            "n_used": r.n_used,
+            "k_se": r.k_se,
+            "k_class": k_class,
+            "n_class": n_class,
+            "dk": r.dk,
+            "d2k": r.d2k,
+            "phase": phase,
+            "phase_code": phase_code,
+            "counts": {
+                "elements": self.population,
+                "sampled": counts.total,
+                "usable": counts.usable,
+                "zero": counts.zero,
+                "nan": counts.nan,
+                "inf": r.n_inf,
+            },
+            "tensors_pooled": self.included,
+            "excluded": {"tensors": self.excluded, "elements": self.excluded_elements},
+            "sampling": sampling,
+            "micros": r.micros,
+        });
         if let Some(why) = no_fit {
-            l.push_str(",\"no_fit\":");
-            json_str(l, why);
+            line["no_fit"] = json!(why);
         }
-        let _ = write!(l, ",\"micros\":{}", r.micros);
         if self.per_tensor {
-            l.push_str(",\"tensors\":[");
             let seen = self.tensors.iter().filter(|t| t.generation == self.generation);
-            for (j, t) in seen.enumerate() {
-                let s = t.sketch.as_deref().expect("per-tensor sketches exist once pushed");
-                let c = s.counts();
-                let f = s.fit(Trim::MID80).ok();
-                l.push_str(if j > 0 { ",{\"name\":" } else { "{\"name\":" });
-                json_str(l, &t.name);
-                let _ = write!(
-                    l,
-                    ",\"kind\":\"{}\",\"class\":\"{}\",\"pooled\":{},\"layer\":",
-                    t.role.kind.name(),
-                    t.role.class.name(),
-                    t.role.class != Class::Excluded
-                );
-                match t.role.layer {
-                    Some(n) => {
-                        let _ = write!(l, "{n}");
-                    }
-                    None => l.push_str("null"),
-                }
-                l.push_str(",\"k\":");
-                json_num(l, f.map_or(f64::NAN, |f| f.k));
-                l.push_str(",\"lambda\":");
-                json_num(l, f.map_or(f64::NAN, |f| f.lambda));
-                let _ = write!(
-                    l,
-                    ",\"elements\":{},\"usable\":{},\"zero\":{},\"nan\":{},\"inf\":{}}}",
-                    t.offset,
-                    c.usable,
-                    c.zero,
-                    c.nan,
-                    c.pos_inf + c.neg_inf
-                );
-            }
-            l.push(']');
+            let tensors: Vec<Value> = seen
+                .map(|t| {
+                    let s = t.sketch.as_deref().expect("per-tensor sketches exist once pushed");
+                    let c = s.counts();
+                    let f = s.fit(Trim::MID80).ok();
+                    json!({
+                        "name": t.name,
+                        "kind": t.role.kind.name(),
+                        "class": t.role.class.name(),
+                        "pooled": t.role.class != Class::Excluded,
+                        "layer": t.role.layer,
+                        "k": f.map_or(f64::NAN, |f| f.k),
+                        "lambda": f.map_or(f64::NAN, |f| f.lambda),
+                        "elements": t.offset,
+                        "usable": c.usable,
+                        "zero": c.zero,
+                        "nan": c.nan,
+                        "inf": c.pos_inf + c.neg_inf,
+                    })
+                })
+                .collect();
+            line["tensors"] = Value::Array(tensors);
         }
-        l.push_str("}\n");
+        self.line = line.to_string();
+        self.line.push('\n');
     }
 }
 
@@ -978,18 +923,5 @@ mod tests {
         let picked: Vec<f32> = values.iter().step_by(7).copied().collect();
         direct.push_f32(&picked);
         assert_eq!(whole.words()[..0xFF00], direct.words()[..0xFF00]);
-    }
-
-    #[test]
-    fn json_strings_and_numbers_are_valid() {
-        let mut s = String::new();
-        json_str(&mut s, "a\"b\\c\n\u{1}é");
-        assert_eq!(s, "\"a\\\"b\\\\c\\u000a\\u0001é\"");
-        s.clear();
-        for x in [1.5, f64::NAN, f64::INFINITY, 1e-300, 2e20] {
-            json_num(&mut s, x);
-            s.push(' ');
-        }
-        assert_eq!(s, "1.5 null null 1e-300 2e20 ");
     }
 }
