@@ -122,7 +122,12 @@ fn gapped_offsets() {
 #[test]
 fn out_of_range_offsets() {
     let h = header(&[w("a", 0, 16), entry("big", "F32", &[250], 16, 1016)]);
-    bad_file("out-of-range", &file_bytes(&h, &[0; 32]), Some("big"), "past the 32-byte data section");
+    bad_file(
+        "out-of-range",
+        &file_bytes(&h, &[0; 32]),
+        Some("big"),
+        "past the 32-byte data section",
+    );
     let h = header(&[entry("rev", "F32", &[0], 16, 0)]);
     bad_file("reversed", &file_bytes(&h, &[0; 16]), Some("rev"), "end before they start");
 }
@@ -401,7 +406,8 @@ fn f16_and_bf16_tensors_are_read() {
 fn usage_errors_exit_64_and_help_lists_exit_codes() {
     let dir = scratch("usage");
     let path = write(&dir, "model.safetensors", &file_bytes("{}", b""));
-    for bad in [&["--trim", "0.9,0.1"][..], &["--trim", "x"], &["--include", "("], &["--json", "--csv"]]
+    for bad in
+        [&["--trim", "0.9,0.1"][..], &["--trim", "x"], &["--include", "("], &["--json", "--csv"]]
     {
         let mut args: Vec<&std::ffi::OsStr> = vec!["scan".as_ref(), path.as_os_str()];
         args.extend(bad.iter().map(|s: &&str| std::ffi::OsStr::new(*s)));

@@ -102,7 +102,8 @@ pub fn parse_safetensors(file: &Path, bytes: &[u8]) -> Result<Vec<TensorEntry>, 
     // are only sniffed once the length prefix has failed.
     let failed_download = |bytes: &[u8]| {
         let looks_like = sniff_download(bytes).or(looks_like_text(bytes).then_some("a text file"));
-        looks_like.map(|looks_like| CheckpointError::FailedDownload { file: file_buf(), looks_like })
+        looks_like
+            .map(|looks_like| CheckpointError::FailedDownload { file: file_buf(), looks_like })
     };
     if bytes.len() < 8 {
         if let Some(e) = failed_download(bytes) {
