@@ -296,7 +296,7 @@ fn tensor<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Valu
 
 /// 1000 distinct, deterministic values around 0.02.
 fn values() -> Vec<f32> {
-    (1..=1000).map(|i| 0.02 * ((i as f32) * 0.7071).sin()).collect()
+    (1..=1000).map(|i| 0.02 * ((i as f32) * 0.618).sin()).collect()
 }
 
 #[test]

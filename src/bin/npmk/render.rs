@@ -42,10 +42,10 @@ fn grid(out: &mut String, rows: &[Vec<String>], left: usize) {
             if c < left || (last && c + 1 == columns) {
                 line.push_str(cell);
                 if !last {
-                    line.extend(std::iter::repeat_n(' ', pad));
+                    line.push_str(&" ".repeat(pad));
                 }
             } else {
-                line.extend(std::iter::repeat_n(' ', pad));
+                line.push_str(&" ".repeat(pad));
                 line.push_str(cell);
             }
         }
