@@ -106,12 +106,9 @@ pub fn table(report: &ScanReport) -> String {
     .concat()];
     for kind in &report.kinds {
         let medians: Vec<String> = kind.median_k.iter().map(|(_, v)| plain(*v)).collect();
-        let shifts: Vec<String> = report
-            .trims
-            .iter()
-            .skip(1)
-            .map(|(name, _)| signed(kind.tail_shift.get(name).copied().flatten()))
-            .collect();
+        let t = &kind.tail_shift;
+        let shifts: Vec<String> =
+            [Some(t.mid90), Some(t.full), t.custom].into_iter().flatten().map(signed).collect();
         rows.push(
             [
                 vec![
