@@ -202,9 +202,20 @@ pub struct KindSummary {
     pub median_k: PerTrim<Option<f64>>,
     /// `median_k.mid80 - gaussian_k`.
     pub dk_gaussian: Option<f64>,
-    /// Body-versus-tail ablation: median over matrices of k(body) - k(mid-80), for mid-90, full
-    /// (and custom).
-    pub tail_shift: BTreeMap<String, Option<f64>>,
+    /// Body-versus-tail ablation: median over matrices of k(body) - k(mid-80).
+    pub tail_shift: TailShift,
+}
+
+/// Median over matrices of k(body) - k(mid-80), for the bodies other than mid-80.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct TailShift {
+    /// k(mid-90) - k(mid-80).
+    pub mid90: Option<f64>,
+    /// k(full) - k(mid-80).
+    pub full: Option<f64>,
+    /// k(custom) - k(mid-80), when a custom body was fitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom: Option<Option<f64>>,
 }
 
 fn serialize_kinds<S: Serializer>(kinds: &[KindSummary], s: S) -> Result<S::Ok, S::Error> {
@@ -510,7 +521,7 @@ fn kind_summary(kind: Kind, reports: &[TensorReport], has_custom: bool) -> Optio
             members.iter().filter_map(|r| Some(pick(&r.fits)?.k - r.fits.mid80?.k)).collect();
         median(&mut d)
     });
-    let tail_shift = shift.iter().skip(1).map(|(name, v)| (name.to_string(), *v)).collect();
+    let tail_shift = TailShift { mid90: shift.mid90, full: shift.full, custom: shift.custom };
 
     Some(KindSummary {
         kind,

@@ -75,9 +75,11 @@ fn sniff_download(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// Whether the first 8 bytes read as text (so a huge "header length" is really characters).
+/// Whether the first bytes (up to 8) read as text, so that a huge "header length" is really
+/// characters.
 fn looks_like_text(bytes: &[u8]) -> bool {
-    bytes.len() >= 8 && bytes[..8].iter().all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    let head = &bytes[..bytes.len().min(8)];
+    !head.is_empty() && head.iter().all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
 }
 
 /// Validates a whole safetensors file and lists its tensors in header order.
@@ -96,20 +98,24 @@ pub fn parse_safetensors(file: &Path, bytes: &[u8]) -> Result<Vec<TensorEntry>, 
     if bytes.is_empty() {
         return Err(CheckpointError::Empty { file: file_buf() });
     }
-    if let Some(looks_like) = sniff_download(bytes) {
-        return Err(CheckpointError::FailedDownload { file: file_buf(), looks_like });
-    }
+    // A valid file may start with any byte ('<' is a header length of 60), so the contents
+    // are only sniffed once the length prefix has failed.
+    let failed_download = |bytes: &[u8]| {
+        let looks_like = sniff_download(bytes).or(looks_like_text(bytes).then_some("a text file"));
+        looks_like
+            .map(|looks_like| CheckpointError::FailedDownload { file: file_buf(), looks_like })
+    };
     if bytes.len() < 8 {
+        if let Some(e) = failed_download(bytes) {
+            return Err(e);
+        }
         return Err(CheckpointError::TooShort { file: file_buf(), len: bytes.len() as u64 });
     }
     let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
     let file_len = bytes.len() as u64;
     if header_len > MAX_HEADER_LEN || header_len > file_len - 8 {
-        if looks_like_text(bytes) {
-            return Err(CheckpointError::FailedDownload {
-                file: file_buf(),
-                looks_like: "a text file",
-            });
+        if let Some(e) = failed_download(bytes) {
+            return Err(e);
         }
         if header_len > MAX_HEADER_LEN {
             return Err(CheckpointError::HeaderTooLarge { file: file_buf(), len: header_len });
