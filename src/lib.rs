@@ -48,6 +48,8 @@ pub mod roles;
 #[cfg(feature = "std")]
 pub mod scan;
 mod sketch;
+#[cfg(feature = "std")]
+pub mod trajectory;
 
 pub use fit::{NoFit, Trim, WeibullFit};
 pub use kernel::{simd_level, Path};

@@ -25,9 +25,10 @@
 //!
 //! Embeddings, LM heads, norms, biases and buffers are [`Class::Excluded`], and so is every tensor
 //! that is not 2-D, whatever its name: the unit of fit is one weight matrix. Unknown 2-D weights
-//! are [`Class::Other`]: they are fitted and reported, and pooled on their own, but they do not
-//! join the `all` pool, which holds the selection, value and transmission matrices only, so that
-//! `all` means the same thing for every model.
+//! are [`Class::Other`]: they are fitted, reported, pooled on their own and also join the `all`
+//! pool, which holds every included matrix (everything but [`Class::Excluded`]): a model whose
+//! names no table knows is still measured, never silently dropped. Its `other` pool shows how
+//! much of `all` came from unrecognised names.
 //!
 //! Tied weights (an LM head sharing the embedding) are stored once in a safetensors file and so
 //! are seen, and counted, once.
@@ -148,7 +149,7 @@ pub enum Class {
     Transmission,
     /// Never pooled: embeddings, LM head, norms, biases, buffers, tensors that are not 2-D.
     Excluded,
-    /// 2-D weights no table knows: fitted, pooled on their own, not part of `all`.
+    /// 2-D weights no table knows: fitted, pooled on their own and in `all`.
     Other,
 }
 
@@ -170,7 +171,7 @@ impl Class {
 
     /// Whether matrices of this class join the `all` pool.
     pub const fn in_all(self) -> bool {
-        matches!(self, Class::Selection | Class::Value | Class::Transmission)
+        !matches!(self, Class::Excluded)
     }
 }
 
@@ -536,7 +537,7 @@ mod tests {
         assert_eq!(role("layers.x.q_proj.weight").2, None);
         assert_eq!(role("layers.99999999999.self_attn.q_proj.weight").2, None);
         assert!(classify("pooler.dense.weight", 2).is_pooled());
-        assert!(!Class::Other.in_all());
+        assert!(Class::Other.in_all() && !Class::Excluded.in_all());
     }
 
     #[test]
@@ -544,8 +545,8 @@ mod tests {
         for kind in Kind::ALL {
             assert!(!kind.name().is_empty());
             let pooled = kind.class().in_all();
-            let matrix = !matches!(kind.class(), Class::Excluded | Class::Other);
-            assert_eq!(pooled, matrix, "{kind:?}");
+            let excluded = matches!(kind.class(), Class::Excluded);
+            assert_eq!(pooled, !excluded, "{kind:?}");
         }
         assert_eq!(Kind::FfnGateUp.name(), "ffn_gate_up");
         assert_eq!(Class::ALL.len(), 5);

@@ -9,7 +9,8 @@
 //! * per kind: the median of the per-matrix k over the 2-D matrices of that kind, for each body,
 //!   and the body-versus-tail ablation (median of k(mid-90) - k(mid-80) and k(full) - k(mid-80));
 //! * pooled per class: one fit over all elements of the class's matrices, by merging sketches;
-//!   `all` pools selection, value and transmission (not `other`, see [`roles`](crate::roles)).
+//!   `all` pools every included matrix: selection, value, transmission and other (unknown
+//!   names are included, never dropped; only the excluded class stays out of every pool).
 //!
 //! Pooled k and the median of per-matrix k are different numbers: pooling matrices of different
 //! scales lowers k. Reports carry both, under different names.
@@ -245,7 +246,7 @@ pub struct PooledSummary {
     pub dk_gaussian: Option<f64>,
 }
 
-/// Pooled fits per class. `all` = selection + value + transmission.
+/// Pooled fits per class. `all` = selection + value + transmission + other.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct PooledFits {
     /// Query, key and fused qkv matrices.
@@ -361,10 +362,10 @@ pub fn scan(checkpoint: &Checkpoint, options: &ScanOptions) -> ScanReport {
     };
     let summary = |sketch: &Sketch, n_matrices| pooled_summary(sketch, n_matrices, &trims);
     let mut all = Sketch::new_boxed();
-    for class in [Class::Selection, Class::Value, Class::Transmission] {
-        all.merge(&pools[pool_slot(class).expect("pooled class")]);
+    for pool in &pools {
+        all.merge(pool);
     }
-    let n_all = matrices(Class::Selection) + matrices(Class::Value) + matrices(Class::Transmission);
+    let n_all: usize = POOLED.iter().map(|&class| matrices(class)).sum();
     let pooled = PooledFits {
         selection: summary(&pools[0], matrices(Class::Selection)),
         value: summary(&pools[1], matrices(Class::Value)),

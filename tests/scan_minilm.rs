@@ -134,10 +134,13 @@ fn pooled_fits_and_kind_medians_are_what_they_claim() {
     assert_eq!(report.pooled.selection.n_matrices, 12);
     assert_eq!(report.pooled.value.n_matrices, 6);
     assert_eq!(report.pooled.other.n_matrices, 1, "pooler.dense");
-    assert_eq!(report.pooled.all.n_matrices, 36);
+    assert_eq!(report.pooled.all.n_matrices, 37, "every included matrix, pooler.dense too");
     assert_eq!(
         report.pooled.all.n,
-        report.pooled.selection.n + report.pooled.value.n + report.pooled.transmission.n
+        report.pooled.selection.n
+            + report.pooled.value.n
+            + report.pooled.transmission.n
+            + report.pooled.other.n
     );
 
     // Pooling matrices of different scales lowers k below the per-matrix median.

@@ -4,8 +4,10 @@
 //! and returns the text for stdout, or a [`Failure`] with its exit code. Nothing reaches stdout
 //! until a command has succeeded.
 
+mod plot;
 mod render;
 mod scan;
+mod trajectory;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -59,6 +61,10 @@ enum Command {
     /// Fit every matrix of a safetensors checkpoint: per matrix, per kind and pooled k.
     #[command(after_help = EXIT_CODES)]
     Scan(scan::ScanArgs),
+    /// Read k across a training run: NPM-dk, NPM-d2k, phases P0-P3, from a monitor log or
+    /// from the run's checkpoints.
+    #[command(after_help = EXIT_CODES)]
+    Trajectory(trajectory::TrajectoryArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +83,7 @@ fn main() -> ExitCode {
     };
     let result = std::panic::catch_unwind(|| match cli.command {
         Command::Scan(args) => scan::run(&args),
+        Command::Trajectory(args) => trajectory::run(&args),
     });
     let outcome = match result {
         Ok(outcome) => outcome,

@@ -26,7 +26,7 @@ fn plain(v: Option<f64>) -> String {
 
 /// Left-aligned first column, right-aligned numbers, two spaces apart; the last column is free
 /// text.
-fn grid(out: &mut String, rows: &[Vec<String>], left: usize) {
+pub fn grid(out: &mut String, rows: &[Vec<String>], left: usize) {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
