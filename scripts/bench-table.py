@@ -39,7 +39,7 @@ def main():
             read = nbytes / t_read / 1e9
             print(f"| {dtype} | {label} ({nbytes / 2**20:.0f} MiB) | {elements / t_simd / 1e9:.2f} G el/s "
                   f"| {gbs:.2f} | {read:.1f} | {gbs / read:.2f} | {elements / t_scalar / 1e9:.2f} G el/s |")
-    fits = sorted((ROOT / "fit").glob("*/*"))
+    fits = sorted(p.parent.parent for p in (ROOT / "fit").glob("*/*/new/benchmark.json"))
     if fits:
         print()
         print("| fit | dtype | time |")
