@@ -34,6 +34,8 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+#[cfg(feature = "std")]
+pub mod checkpoint;
 pub mod codec;
 pub mod compat;
 #[cfg(feature = "alloc")]
@@ -42,6 +44,9 @@ pub mod fit;
 mod kernel;
 pub mod layout;
 mod ranks;
+pub mod roles;
+#[cfg(feature = "std")]
+pub mod scan;
 mod sketch;
 
 pub use fit::{NoFit, Trim, WeibullFit};
