@@ -92,7 +92,6 @@ int main(int argc, char **argv) try {
     const double train_s = median(train_t);
     const double gflop = 6.0 * static_cast<double>(batch) * static_cast<double>(n_weights) * 1e-9;
 
-    { std::ofstream(jsonl, std::ios::trunc); }
     mlp::Monitor monitor(jsonl);
     std::vector<double> mon_t;
     npmk_step_report rep{};

@@ -24,6 +24,7 @@ import stfile  # noqa: E402
 # by npmk's default policy, so they must not change the logged k.
 POOLED = [f"model.layers.{i}.mlp.{p}.weight" for i in (0, 1) for p in ("up_proj", "down_proj")]
 ALL_TENSORS = {n for n in POOLED} | {n.replace(".weight", ".bias") for n in POOLED} | {"lm_head.weight", "lm_head.bias"}
+POOLED_ELEMENTS = 4 * 128 * 64  # default --hidden 128 --width 64
 # f32 magnitudes are binned at relative width 2^-8 in the sketch: |dk| ~ 1e-5 (METHOD.md 1).
 F32_SKETCH_TOL = 2e-4
 
@@ -55,6 +56,17 @@ def read_jsonl(path, steps):
         k = r.get("k")
         if not check(isinstance(k, float) and math.isfinite(k) and 0.3 < k < 3.0,
                      f"{path}:{i + 1}: k {k!r} is not a finite number in (0.3, 3)"):
+            break
+    # The role tables class the four up/down_proj matrices as transmission and pool them;
+    # lm_head and the six biases are excluded. dk needs two steps, d2k three.
+    for i, r in enumerate(rows[:steps]):
+        ok = (r.get("tensors_pooled") == 4 and r.get("excluded", {}).get("tensors") == 6
+              and r.get("k_class", {}).get("transmission") == r.get("k")
+              and r.get("n_class", {}).get("transmission") == POOLED_ELEMENTS
+              and isinstance(r.get("micros"), int)
+              and (r.get("dk") is None) == (i == 0)
+              and (r.get("d2k") is None) == (i < 2))
+        if not check(ok, f"{path}:{i + 1}: unexpected classification or fields: {json.dumps(r)[:400]}"):
             break
     return rows
 

@@ -357,7 +357,11 @@ inline void write_safetensors(const std::string &path, const std::vector<StTenso
 // RAII owner of an npmk_monitor; every failing call throws with npmk's own message.
 class Monitor {
 public:
+    // Default options: full scan, pooled and per-class fits; the file is truncated.
     explicit Monitor(const std::string &jsonl_path) { check(npmk_monitor_new(jsonl_path.c_str(), &m_), "npmk_monitor_new"); }
+    Monitor(const std::string &jsonl_path, const npmk_monitor_options &options) {
+        check(npmk_monitor_new_with_options(jsonl_path.c_str(), &options, &m_), "npmk_monitor_new_with_options");
+    }
     ~Monitor() { npmk_monitor_free(m_); }
     Monitor(const Monitor &) = delete;
     Monitor &operator=(const Monitor &) = delete;

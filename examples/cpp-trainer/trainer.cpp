@@ -178,8 +178,6 @@ int main(int argc, char **argv) try {
     adam.lr = opt.lr;
     const std::vector<mlp::Param *> params = net.params();
 
-    // A rerun must not append to an old log: start the file empty.
-    { std::ofstream(opt.jsonl, std::ios::trunc); }
     mlp::Monitor monitor(opt.jsonl);
     if (!opt.save_dir.empty()) make_dir(opt.save_dir);
     if (!opt.quiet)
