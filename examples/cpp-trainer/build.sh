@@ -32,4 +32,4 @@ common=(-std=c++17 -Wall -Wextra -Wpedantic -Werror -fopenmp-simd -I"$INCDIR"
 "$CXX" -O2 "${common[@]}" "$HERE/trainer.cpp" -lnpmk -o "$OUT/trainer"
 # The benchmark's training step gets every instruction this CPU has: a faster step
 # makes the monitor's share larger, so the reported ratio is not flattered.
-"$CXX" -O3 -march=native "${common[@]}" "$HERE/bench_monitor.cpp" -lnpmk -o "$OUT/bench_monitor"
+"$CXX" -O3 -march=native -pthread "${common[@]}" "$HERE/bench_monitor.cpp" -lnpmk -o "$OUT/bench_monitor"

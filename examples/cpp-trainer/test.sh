@@ -35,7 +35,7 @@ start=$(date +%s%N)
     --save-steps $SAVE --save-dir "$OUT/checkpoints" | tee "$OUT/trainer.out"
 echo "trainer: $(( ($(date +%s%N) - start) / 1000000 )) ms wall for $STEPS steps"
 "$T" "${DATA[@]}" --steps $SHORT --jsonl "$OUT/again.jsonl" --quiet >/dev/null
-"$T" "${DATA[@]}" --steps $SHORT --jsonl "$OUT/bf16.jsonl" --push-dtype bf16 \
+"$T" "${DATA[@]}" --steps $SHORT --jsonl "$OUT/bf16.jsonl" --push-dtype bf16 --per-tensor \
     --save-steps $SHORT --save-dir "$OUT/bf16-checkpoints" --quiet >/dev/null
 
 # Bad input must fail loudly, not train on nothing.

@@ -3,7 +3,8 @@
 //
 //   trainer --data fixtures/digits/digits.csv --jsonl run.jsonl
 //           [--steps 3000] [--batch 32] [--lr 1e-3] [--hidden 128] [--width 64] [--seed 1]
-//           [--save-steps 1,2,4,... --save-dir DIR] [--push-dtype f32|bf16] [--quiet]
+//           [--save-steps 1,2,4,... --save-dir DIR] [--push-dtype f32|bf16] [--per-tensor]
+//           [--quiet]
 //
 // Model (HF LLaMA-style names so npmk's role tables class the matrices as feed-forward):
 //   model.layers.0.mlp.up_proj    64 -> hidden      ReLU
@@ -35,14 +36,14 @@ struct Options {
     uint64_t steps = 3000, seed = 1;
     size_t batch = 32, hidden = 128, width = 64;
     float lr = 1e-3f;
-    bool bf16 = false, quiet = false;
+    bool bf16 = false, per_tensor = false, quiet = false;
 };
 
 [[noreturn]] void usage(const std::string &why) {
     std::cerr << "trainer: " << why << "\n"
               << "usage: trainer --jsonl PATH [--data CSV] [--steps N] [--batch N] [--lr X]\n"
                  "               [--hidden N] [--width N] [--seed N] [--save-steps a,b,c --save-dir DIR]\n"
-                 "               [--push-dtype f32|bf16] [--quiet]\n";
+                 "               [--push-dtype f32|bf16] [--per-tensor] [--quiet]\n";
     std::exit(2);
 }
 
@@ -72,6 +73,7 @@ Options parse(int argc, char **argv) {
         else if (a == "--seed") o.seed = parse_u64(a, value());
         else if (a == "--save-dir") o.save_dir = value();
         else if (a == "--quiet") o.quiet = true;
+        else if (a == "--per-tensor") o.per_tensor = true;
         else if (a == "--lr") {
             const std::string v = value();
             char *end = nullptr;
@@ -178,7 +180,10 @@ int main(int argc, char **argv) try {
     adam.lr = opt.lr;
     const std::vector<mlp::Param *> params = net.params();
 
-    mlp::Monitor monitor(opt.jsonl);
+    npmk_monitor_options mopt;
+    mlp::Monitor::check(npmk_monitor_options_init(&mopt), "npmk_monitor_options_init");
+    mopt.per_tensor = opt.per_tensor;  // adds a "tensors" array (each tensor's own fit) to every line
+    mlp::Monitor monitor(opt.jsonl, mopt);
     if (!opt.save_dir.empty()) make_dir(opt.save_dir);
     if (!opt.quiet)
         std::cout << "digits: " << train.n << " train, " << test.n << " test; " << net.n_params() << " parameters; "
