@@ -21,6 +21,9 @@ cargo test --workspace
 # ---- no_std build: cargo build --no-default-features (core owner adds it here) ----
 
 # ---- C ABI: C and C++ tests, header check (FFI owner adds them here) ----
+section "C ABI: header vs exports, C99/C++17 under ASan+UBSan, threads, pkg-config, CMake, MPI"
+bash ffi/tests/run.sh
+# ---- end of C ABI section ----
 
 # ---- MPI: all-reduce merge of sketches across ranks (trainer owner adds it here) ----
 

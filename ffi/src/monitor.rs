@@ -806,10 +806,12 @@ pub unsafe extern "C" fn npmk_monitor_new_with_options(
     guard("npmk_monitor_new_with_options", || {
         // SAFETY: forwarded caller's contract.
         let path = unsafe { c_str(jsonl_path, "jsonl_path") }?;
-        // SAFETY: non-null options are readable (caller's contract); read_unaligned makes no
-        // alignment demand.
-        let options = unsafe { options.as_ref().map(|_| options.read_unaligned()) }
-            .ok_or_else(|| Error::null("options"))?;
+        if options.is_null() {
+            return Err(Error::null("options"));
+        }
+        // SAFETY: options is non-null and readable (caller's contract); read_unaligned makes
+        // no alignment demand, and every bit pattern is a valid NpmkMonitorOptions.
+        let options = unsafe { options.read_unaligned() };
         if out.is_null() {
             return Err(Error::null("out"));
         }
