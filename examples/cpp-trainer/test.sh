@@ -2,7 +2,7 @@
 # End-to-end test of the example trainer (called from scripts/test.sh):
 # fetch the digits, build, train 3000 steps logging NPM-k every step, and check
 # accuracy, the JSONL log, the checkpoints against the log, determinism and bf16
-# pushes (check_run.py); then the CMake build when cmake is present.
+# pushes (check_run.py); then the CMake builds when cmake is present.
 #
 #   test.sh [OUT_DIR]
 #
@@ -48,11 +48,23 @@ fi
 
 "$PYTHON" "$HERE/check_run.py" "$OUT" $STEPS $SAVE $SHORT
 
+# CMake, both ways: find_package(npmk) from a staged install (ffi/install.sh), and the
+# fallback to the source tree's include/ and target dir.
 if command -v cmake >/dev/null; then
-    cmake -S "$HERE" -B "$tmp/cmake" -DCMAKE_BUILD_TYPE=Release >"$tmp/cmake.log" 2>&1 \
-        && cmake --build "$tmp/cmake" -j 2 >>"$tmp/cmake.log" 2>&1 \
-        || { sed 's/^/  | /' "$tmp/cmake.log" >&2; echo "test.sh: CMake build failed" >&2; exit 1; }
-    "$tmp/cmake/trainer" "${DATA[@]}" --steps 20 --jsonl "$tmp/cmake.jsonl" --quiet >/dev/null
-    [[ "$(wc -l <"$tmp/cmake.jsonl")" -eq 20 ]] || { echo "test.sh: CMake-built trainer did not log 20 steps" >&2; exit 1; }
-    echo "cmake build: ok"
+    NPMK_SKIP_BUILD=1 bash "$ROOT/ffi/install.sh" "$tmp/prefix" >/dev/null
+    for how in package source; do
+        case $how in
+            package) args=(-DCMAKE_PREFIX_PATH="$tmp/prefix"); want="npmk: package config" ;;
+            source) args=(-DCMAKE_DISABLE_FIND_PACKAGE_npmk=ON); want="npmk: .*libnpmk" ;;
+        esac
+        b="$tmp/cmake-$how"
+        if ! { cmake -S "$HERE" -B "$b" -DCMAKE_BUILD_TYPE=Release "${args[@]}" \
+               && cmake --build "$b" --target trainer; } >"$tmp/cmake.log" 2>&1; then
+            sed 's/^/  | /' "$tmp/cmake.log" >&2; echo "test.sh: CMake build ($how) failed" >&2; exit 1
+        fi
+        grep -q "$want" "$tmp/cmake.log" || { echo "test.sh: CMake ($how) did not use the expected npmk" >&2; exit 1; }
+        "$b/trainer" "${DATA[@]}" --steps 20 --jsonl "$tmp/cmake.jsonl" --quiet >/dev/null
+        [[ "$(wc -l <"$tmp/cmake.jsonl")" -eq 20 ]] || { echo "test.sh: CMake-built trainer ($how) did not log 20 steps" >&2; exit 1; }
+        echo "cmake build ($how): ok"
+    done
 fi
