@@ -41,30 +41,35 @@ for link in shared static; do
     if [[ $link == shared ]]; then libs=("${shared_libs[@]}"); else libs=("${static_libs[@]}"); fi
 
     step "C99 API test, $link library, ASan+UBSan"
-    gcc "${cwarn[@]}" "${san[@]}" "${cflags[@]}" ffi/tests/c/test_api.c -o "$work/c_$link" "${libs[@]}"
+    cc_=(gcc "${cwarn[@]}" "${san[@]}" "${cflags[@]}")
+    cxx_=(g++ "${cxxwarn[@]}" "${san[@]}" "${cflags[@]}")
+    "${cc_[@]}" ffi/tests/c/test_api.c -o "$work/c_$link" "${libs[@]}"
     if [[ $link == shared ]]; then
         # The binary must use the installed library, found through its rpath.
-        ldd "$work/c_$link" | grep -q "$lib/libnpmk.so" || { echo "libnpmk.so not used" >&2; exit 1; }
+        ldd "$work/c_$link" | grep -q "$lib/libnpmk.so" ||
+            { echo "the installed libnpmk.so is not used" >&2; exit 1; }
     else
-        ! ldd "$work/c_$link" | grep -q libnpmk || { echo "static test loads libnpmk.so" >&2; exit 1; }
+        ! ldd "$work/c_$link" | grep -q libnpmk ||
+            { echo "the static test loads libnpmk.so" >&2; exit 1; }
     fi
     mkdir -p "$work/out_c_$link"
     "$work/c_$link" "$work/out_c_$link"
     python3 ffi/tests/check_jsonl.py "$work/out_c_$link"
 
     step "C++17 API test, $link library, ASan+UBSan"
-    g++ "${cxxwarn[@]}" "${san[@]}" "${cflags[@]}" ffi/tests/cpp/test_api.cpp -o "$work/cpp_$link" "${libs[@]}"
+    "${cxx_[@]}" ffi/tests/cpp/test_api.cpp -o "$work/cpp_$link" "${libs[@]}"
     mkdir -p "$work/out_cpp_$link"
     "$work/cpp_$link" "$work/out_cpp_$link"
     python3 ffi/tests/check_jsonl.py "$work/out_cpp_$link/cpp"
 
     step "threads, $link library, ASan+UBSan"
-    gcc "${cwarn[@]}" "${san[@]}" "${cflags[@]}" ffi/tests/c/test_threads.c -o "$work/threads_$link" "${libs[@]}"
+    "${cc_[@]}" ffi/tests/c/test_threads.c -o "$work/threads_$link" "${libs[@]}"
     "$work/threads_$link"
 done
 
 step "CMake package: find_package(npmk) -> npmk::npmk and npmk::npmk_static"
-cmake -S ffi/tests/cmake -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S ffi/tests/cmake -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$work/cmake" >/dev/null
 "$work/cmake/smoke_shared"
 "$work/cmake/smoke_static"

@@ -53,7 +53,8 @@ static void check_reference_values(const double *w) {
     s = reference_sketch(w, REF_N, NPMK_DTYPE_F32);
     for (t = 0; t < 3; t++) {
         OK(npmk_sketch_fit(s, lo[t], hi[t], &fit));
-        CHECK(fabs(fit.k - k_ref[t]) < 2e-6, "f32 trim %d: k = %.7f, want %.6f", t, fit.k, k_ref[t]);
+        CHECK(fabs(fit.k - k_ref[t]) < 2e-6, "f32 trim %d: k = %.7f, want %.6f", t, fit.k,
+              k_ref[t]);
         CHECK(fabs(fit.lambda / 0.02 - lambda_ref[t]) < 2e-6, "f32 trim %d: lambda = %.9f", t,
               fit.lambda);
         CHECK(fit.r2 > 0.99 && fit.r2 <= 1.0 && fit.ks > 0.0 && fit.ks < 0.1, "r2 %g ks %g",
@@ -217,7 +218,8 @@ static void check_bad_arguments(void) {
 
     FAILS(NPMK_ERR_NULL_ARGUMENT, "npmk_sketch_new", npmk_sketch_new(NULL));
     FAILS(NPMK_ERR_NULL_ARGUMENT, "npmk_sketch_clear", npmk_sketch_clear(NULL));
-    FAILS(NPMK_ERR_NULL_ARGUMENT, "npmk_sketch_push", npmk_sketch_push(NULL, NPMK_DTYPE_F32, &one, 1));
+    FAILS(NPMK_ERR_NULL_ARGUMENT, "npmk_sketch_push",
+          npmk_sketch_push(NULL, NPMK_DTYPE_F32, &one, 1));
     FAILS(NPMK_ERR_NULL_ARGUMENT, "npmk_sketch_push", npmk_sketch_push(s, NPMK_DTYPE_F32, NULL, 1));
     FAILS(NPMK_ERR_UNSUPPORTED_DTYPE, "npmk_sketch_push", npmk_sketch_push(s, 0, &one, 1));
     FAILS(NPMK_ERR_UNSUPPORTED_DTYPE, "npmk_sketch_push", npmk_sketch_push(s, 4, &one, 1));
@@ -528,6 +530,78 @@ static void check_monitor(const char *dir) {
     free(data);
 }
 
+/* Lines in a file, or -1. */
+static int count_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    int c, lines = 0;
+    if (!f) {
+        return -1;
+    }
+    while ((c = fgetc(f)) != EOF) {
+        lines += c == '\n';
+    }
+    fclose(f);
+    return lines;
+}
+
+/* One step of 1000 Gaussian f32 weights into monitor m. */
+static int32_t one_step(npmk_monitor *m, uint64_t step, npmk_step_report *r) {
+    float w[1000];
+    int i;
+    int32_t rc;
+    mix_state = step;
+    for (i = 0; i < 1000; i++) {
+        w[i] = (float)(0.02 * next_gaussian());
+    }
+    rc = npmk_monitor_begin_step(m, step);
+    if (rc == NPMK_OK) {
+        rc = npmk_monitor_push(m, "fc1.weight", NPMK_DTYPE_F32, w, 1000);
+    }
+    return rc == NPMK_OK ? npmk_monitor_end_step(m, r) : rc;
+}
+
+/* A new monitor truncates its file unless told to append; a failed write is NPMK_ERR_IO and
+ * still closes the step. */
+static void check_monitor_files(const char *dir) {
+    char path[512];
+    npmk_monitor *m = NULL;
+    npmk_monitor_options o;
+    npmk_step_report r;
+    snprintf(path, sizeof path, "%s/monitor_modes.jsonl", dir);
+
+    OK(npmk_monitor_new(path, &m));
+    OK(one_step(m, 1, &r));
+    OK(one_step(m, 2, &r));
+    npmk_monitor_free(m);
+    CHECK(count_lines(path) == 2, "%d lines after two steps", count_lines(path));
+    /* A name the role tables do not know is still fitted and pooled (class "other"). */
+    CHECK(r.k > 1.0 && r.k < 1.4 && r.n_tensors == 1 && !isnan(r.k_other) && isnan(r.k_value),
+          "fc1.weight: k %g k_other %g", r.k, r.k_other);
+
+    OK(npmk_monitor_options_init(&o));
+    o.append = 1;
+    OK(npmk_monitor_new_with_options(path, &o, &m));
+    OK(one_step(m, 3, &r));
+    npmk_monitor_free(m);
+    CHECK(count_lines(path) == 3, "%d lines after appending a step", count_lines(path));
+
+    OK(npmk_monitor_new(path, &m));
+    OK(one_step(m, 4, &r));
+    npmk_monitor_free(m);
+    CHECK(count_lines(path) == 1, "%d lines after starting over", count_lines(path));
+
+    /* /dev/full opens but refuses every write. */
+    m = NULL;
+    OK(npmk_monitor_new("/dev/full", &m));
+    if (m) {
+        FAILS(NPMK_ERR_IO, "npmk_monitor_end_step", one_step(m, 5, &r));
+        /* The failed step is closed: the next one opens (and fails to write in turn). */
+        OK(npmk_monitor_begin_step(m, 6));
+        FAILS(NPMK_ERR_IO, "npmk_monitor_end_step", npmk_monitor_end_step(m, NULL));
+        npmk_monitor_free(m);
+    }
+}
+
 /* Runs every check above; returns the number of failures. */
 static int run_all_checks(const char *dir) {
     double *w = half_normal_reference(REF_N);
@@ -537,6 +611,7 @@ static int run_all_checks(const char *dir) {
     check_counts();
     check_bad_arguments();
     check_monitor(dir);
+    check_monitor_files(dir);
     free(w);
     return failures;
 }

@@ -34,7 +34,8 @@ int main(int argc, char **argv) {
         size_t esize = dtypes[t] == NPMK_DTYPE_F32 ? 4 : 2;
         unsigned char *typed = (unsigned char *)malloc(REF_N * esize);
         size_t begin = (size_t)REF_N * (size_t)rank * (size_t)rank / (size_t)(size * size);
-        size_t end = (size_t)REF_N * (size_t)(rank + 1) * (size_t)(rank + 1) / (size_t)(size * size);
+        size_t end =
+            (size_t)REF_N * (size_t)(rank + 1) * (size_t)(rank + 1) / (size_t)(size * size);
         for (i = 0; i < REF_N; i++) {
             /* A different tensor per dtype: scale t + 1. */
             double v = w[i] * (double)(t + 1);
@@ -42,7 +43,8 @@ int main(int argc, char **argv) {
                 float f = (float)v;
                 memcpy(typed + 4 * i, &f, 4);
             } else {
-                uint16_t c = dtypes[t] == NPMK_DTYPE_BF16 ? bf16_of_f32((float)v) : f16_of_double(v);
+                uint16_t c =
+                    dtypes[t] == NPMK_DTYPE_BF16 ? bf16_of_f32((float)v) : f16_of_double(v);
                 memcpy(typed + 2 * i, &c, 2);
             }
         }

@@ -27,8 +27,8 @@ static void *work(void *arg) {
     char bad_name[32];
     j->status = npmk_sketch_new(&j->sketch);
     for (d = 0; d < DTYPES && j->status == NPMK_OK; d++) {
-        j->status = npmk_sketch_push(j->sketch, dtypes[d], j->data[d] + j->begin * size_of(dtypes[d]),
-                                     j->end - j->begin);
+        const unsigned char *mine = j->data[d] + j->begin * size_of(dtypes[d]);
+        j->status = npmk_sketch_push(j->sketch, dtypes[d], mine, j->end - j->begin);
     }
     /* A failure of our own, with a dtype code unique to this thread. */
     snprintf(bad_name, sizeof bad_name, "%d", 100 + (int)(j->begin % 1000));
@@ -62,7 +62,8 @@ int main(void) {
                 float f = (float)w[i];
                 memcpy(typed + 4 * i, &f, 4);
             } else {
-                uint16_t c = dtypes[d] == NPMK_DTYPE_F16 ? f16_of_double(w[i]) : bf16_of_f32((float)w[i]);
+                uint16_t c = dtypes[d] == NPMK_DTYPE_F16 ? f16_of_double(w[i])
+                                                         : bf16_of_f32((float)w[i]);
                 memcpy(typed + 2 * i, &c, 2);
             }
         }
@@ -115,6 +116,6 @@ int main(void) {
         fprintf(stderr, "test_threads: %d check(s) failed\n", failures);
         return 1;
     }
-    printf("test_threads: %d threads merged equal one sketch (k %.7f)\n", THREADS, b.k);
+    printf("test_threads: %d threads merged equal one sketch (full-trim k %.7f)\n", THREADS, b.k);
     return 0;
 }

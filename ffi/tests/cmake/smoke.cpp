@@ -16,7 +16,8 @@ int main() {
     for (size_t i = 0; i < w.size(); i++) {
         double u = (static_cast<double>(i) + 0.5) / static_cast<double>(w.size());
         double v = std::fmod(static_cast<double>(i) * 0.6180339887498949, 1.0);
-        w[i] = static_cast<float>(0.02 * std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * v));
+        double g = std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * v);
+        w[i] = static_cast<float>(0.02 * g);
     }
     npmk_sketch *s = nullptr;
     npmk_fit fit{};
