@@ -6,8 +6,8 @@
 #   fixtures/digits/digits.csv   1797 rows: 64 pixel values 0..16, then the label 0..9
 #
 # Idempotent: a file with the expected SHA-256 is left alone. Quiet on success.
-# Environment: PYTHON (default python3), SKLEARN_SPEC (default scikit-learn==1.9.1;
-# the digits file has been byte-identical across releases, the hash below decides).
+# Environment: PYTHON (default python3), SKLEARN_SPEC (default scikit-learn==1.9.1; another
+# release works if its digits file passes the SHA-256 check below).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
