@@ -34,4 +34,13 @@ NPMK_FORCE_SCALAR=1 cargo test -p npmk --lib --test reference --test properties 
 section "C ABI: header vs exports, C99/C++17 under ASan+UBSan, threads, pkg-config, CMake, MPI (4 ranks)"
 bash ffi/tests/run.sh
 
+section "example C++ trainer: digits MLP logging k every step through the C ABI"
+run_dir="$(mktemp -d)"
+trap 'rm -rf "$run_dir"' EXIT
+bash examples/cpp-trainer/test.sh "$run_dir"
+
+section "end to end: the trainer's log and checkpoints through npmk trajectory"
+cargo build -q --release --bin npmk
+python3 scripts/e2e_trajectory.py target/release/npmk "$run_dir"
+
 section "all test sections passed"
