@@ -30,6 +30,15 @@ fn u_of(num: f64, n: f64) -> f64 {
     }
 }
 
+/// `dy/di = g'(F) / n` at a (fractional) 1-based rank `i`, with `g'(F) = 1 / ((1 - F) u)`.
+#[inline]
+pub(crate) fn y_slope_at_rank(i: f64, n: u64) -> f64 {
+    let nf = n as f64;
+    let position = i - 0.5;
+    let u = u_of(position, nf);
+    1.0 / ((nf - position) * u)
+}
+
 /// `g(F_i) = ln(-ln(1 - F_i))` at 1-based rank `i`.
 #[inline]
 pub(crate) fn y_at_rank(i: u64, n: u64) -> f64 {
