@@ -20,6 +20,9 @@ section "style: rustfmt and clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 
+section "docs: cargo doc without warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps -p npmk
+
 section "no_std core: builds without default features"
 cargo build -q -p npmk --no-default-features
 cargo build -q -p npmk --no-default-features --features alloc,force-scalar

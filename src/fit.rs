@@ -9,8 +9,9 @@
 //!
 //! The sketch stores ranks as runs (one per occupied bin), so each sum is a sum over runs:
 //! x is constant (exact sketch) or linear in the rank (spread model) within a run, and the
-//! sums of y over a run come from [`ranks`](crate::ranks) in constant time. The cost is
-//! proportional to the number of occupied bins, not to n.
+//! sums of y over a run come in constant time from the Euler-Maclaurin formula with a
+//! closed-form integral (module `ranks`). The cost is proportional to the number of occupied
+//! bins, not to n.
 
 use crate::layout::BIN_COUNT;
 use crate::ranks::{sum_y_squared, y_slope_at_rank, PrefixY};

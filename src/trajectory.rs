@@ -1,5 +1,5 @@
 //! k across a training run: series of (step, k) from a monitor log or from the checkpoints of
-//! one run, read through NPM-dk, NPM-d2k and the phases of [`dynamics`](crate::dynamics).
+//! one run, read through NPM-dk, NPM-d2k and the phases of [`crate::dynamics`].
 //!
 //! Series are named `all` (the pooled fit over included matrices, the headline), one per class
 //! (`selection`, `value`, `transmission`, `other`) and, from checkpoints, one per kind
