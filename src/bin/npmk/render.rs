@@ -127,7 +127,7 @@ pub fn table(report: &ScanReport) -> String {
 
     // Pooled.
     out.push_str(
-        "\nPooled (one fit over all elements of a class; all = selection + value + transmission)\n",
+        "\nPooled (one fit over all elements of a class; all = every included matrix, other too)\n",
     );
     let mut rows = vec![[
         vec!["pool".into(), "matrices".into(), "elements".into()],
