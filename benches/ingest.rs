@@ -41,10 +41,8 @@ fn gaussian_bytes(dtype: Dtype, bytes: usize) -> Vec<u8> {
 
 /// The memory ceiling: a SIMD-friendly sum of the buffer as u64 words.
 fn plain_read(bytes: &[u8]) -> u64 {
-    let (head, words, tail) = unsafe {
-        // SAFETY: u64 has no invalid bit patterns; align_to yields an aligned middle part.
-        bytes.align_to::<u64>()
-    };
+    // SAFETY: u64 has no invalid bit patterns; align_to yields an aligned middle part.
+    let (head, words, tail) = unsafe { bytes.align_to::<u64>() };
     let mut lanes = [0u64; 8];
     for chunk in words.chunks_exact(8) {
         for (acc, w) in lanes.iter_mut().zip(chunk) {
