@@ -44,6 +44,6 @@ bash examples/cpp-trainer/test.sh "$run_dir"
 
 section "end to end: the trainer's log and checkpoints through npmk trajectory"
 cargo build -q --release --bin npmk
-python3 scripts/e2e_trajectory.py target/release/npmk "$run_dir"
+python3 scripts/e2e_trajectory.py "${CARGO_TARGET_DIR:-target}/release/npmk" "$run_dir"
 
 section "all test sections passed"
