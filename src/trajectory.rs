@@ -88,12 +88,25 @@ impl std::error::Error for TrajectoryError {}
 /// Named series of (step, k).
 pub type SeriesSet = BTreeMap<String, Vec<(u64, f64)>>;
 
+/// A monitor log read into series, with what was left out and why.
+#[derive(Debug, Default)]
+pub struct LogSeries {
+    /// The series.
+    pub series: SeriesSet,
+    /// Lines left out, said in words (step 0, steps without a fit, a cut-off last line).
+    pub notes: Vec<String>,
+}
+
 /// Reads a monitor log: one JSON object per line with at least `step` and `k`; a `k_class`
-/// object adds one series per class. Null or non-finite values are left out of their series.
-pub fn read_log(path: &Path) -> Result<SeriesSet, TrajectoryError> {
+/// object adds one series per class. Left out, and said so in the notes: step 0 (it has no
+/// place on the log10 axis), steps whose k is null (no fit), and a last line cut short (what a
+/// trainer that crashed mid-write leaves). Any other malformed line is an error.
+pub fn read_log(path: &Path) -> Result<LogSeries, TrajectoryError> {
     let text = std::fs::read_to_string(path).map_err(|e| TrajectoryError::Io(path.into(), e))?;
-    let mut series = SeriesSet::new();
-    for (i, line) in text.lines().enumerate() {
+    let mut out = LogSeries::default();
+    let (mut step0, mut no_fit) = (0usize, 0usize);
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
@@ -102,14 +115,29 @@ pub fn read_log(path: &Path) -> Result<SeriesSet, TrajectoryError> {
             line: i + 1,
             reason: reason.into(),
         };
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| bad(&format!("not JSON ({e})")))?;
+        let v: serde_json::Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) if e.is_eof() && i + 1 == lines.len() && !text.ends_with('\n') => {
+                out.notes
+                    .push(format!("line {} is cut short (an interrupted write); left out", i + 1));
+                continue;
+            }
+            Err(e) => return Err(bad(&format!("not JSON ({e})"))),
+        };
         let step =
             v.get("step").and_then(|s| s.as_u64()).ok_or_else(|| bad("no integer \"step\""))?;
         let k = v.get("k").ok_or_else(|| bad("no \"k\""))?;
         if !(k.is_null() || k.is_number()) {
             return Err(bad("\"k\" is not a number"));
         }
+        if step == 0 {
+            step0 += 1;
+            continue;
+        }
+        if k.is_null() {
+            no_fit += 1;
+        }
+        let series = &mut out.series;
         let mut add = |name: &str, value: &serde_json::Value| {
             if let Some(k) = value.as_f64().filter(|k| k.is_finite()) {
                 series.entry(name.to_string()).or_default().push((step, k));
@@ -122,8 +150,41 @@ pub fn read_log(path: &Path) -> Result<SeriesSet, TrajectoryError> {
             }
         }
     }
-    series.entry(MAIN_SERIES.to_string()).or_default();
-    Ok(series)
+    if step0 > 0 {
+        out.notes.push("step 0 left out: it has no place on the log10(step) axis".into());
+    }
+    if no_fit > 0 {
+        out.notes.push(format!("{no_fit} steps without a fit (k null) left out"));
+    }
+    out.series.entry(MAIN_SERIES.to_string()).or_default();
+    Ok(out)
+}
+
+/// Keeps at most `per_decade` points per decade of steps: the first point of each
+/// `1/per_decade` slice of log10(step), and the last point. Dense logs (a point every step) otherwise make the
+/// slopes between neighbours mostly sampling noise. `per_decade = 0` keeps everything.
+pub fn thin(points: &[(u64, f64)], per_decade: u32) -> Vec<(u64, f64)> {
+    if per_decade == 0 {
+        return points.to_vec();
+    }
+    let mut sorted = points.to_vec();
+    sorted.sort_by_key(|p| p.0);
+    let mut kept: Vec<(u64, f64)> = Vec::new();
+    let mut last_slice = None;
+    for p in sorted {
+        let slice = ((p.0.max(1) as f64).log10() * per_decade as f64 + 1e-9).floor() as i64;
+        if last_slice != Some(slice) {
+            kept.push(p);
+            last_slice = Some(slice);
+        }
+    }
+    // Keep the final point too: t_set and the final k are read against it.
+    if let (Some(last), Some(kept_last)) = (points.iter().max_by_key(|p| p.0), kept.last()) {
+        if kept_last.0 != last.0 {
+            kept.push(*last);
+        }
+    }
+    kept
 }
 
 /// The step in a checkpoint's path: the last match of `pattern` in its last component.
@@ -246,17 +307,48 @@ pub struct TrajectoryReport {
     pub bifurcation: Option<Spread>,
     /// In P3 of the main series: the spread across kinds (per-matrix medians), when known.
     pub kind_spread: Option<Spread>,
+    /// What was left out of the input, or thinned, said in words.
+    pub notes: Vec<String>,
     /// The raw series.
     #[serde(skip)]
     pub raw: SeriesSet,
 }
 
 /// Analyses a set of series; the main one must have at least three points.
+///
+/// With `per_decade > 0`, series denser than that are first thinned to at most `per_decade`
+/// points per decade of steps (see [`thin`]); the report says so in its notes.
 pub fn analyze(
     input: &Path,
     raw: SeriesSet,
     options: &Options,
+    per_decade: u32,
+    mut notes: Vec<String>,
 ) -> Result<TrajectoryReport, TrajectoryError> {
+    // Duplicates are an error in the input, whatever thinning would keep.
+    for points in raw.values() {
+        let mut steps: Vec<u64> = points.iter().map(|p| p.0).collect();
+        steps.sort_unstable();
+        if let Some(pair) = steps.windows(2).find(|w| w[0] == w[1]) {
+            let error = DynamicsError::DuplicateStep { step: pair[0] };
+            return Err(TrajectoryError::Dynamics(input.into(), error));
+        }
+    }
+    let mut thinned_any = false;
+    let raw: SeriesSet = raw
+        .into_iter()
+        .map(|(name, points)| {
+            let kept = thin(&points, per_decade);
+            thinned_any |= kept.len() < points.len();
+            (name, kept)
+        })
+        .collect();
+    if thinned_any {
+        notes.push(format!(
+            "dense series thinned to at most {per_decade} points per decade of steps \
+             (--per-decade 0 keeps every point)"
+        ));
+    }
     let main_points = raw.get(MAIN_SERIES).cloned().unwrap_or_default();
     let main = dynamics::analyze(&main_points, options)
         .map_err(|e| TrajectoryError::Dynamics(input.into(), e))?;
@@ -291,6 +383,7 @@ pub fn analyze(
         too_short,
         bifurcation,
         kind_spread,
+        notes,
         raw,
     })
 }

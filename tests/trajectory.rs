@@ -199,7 +199,13 @@ fn synthetic_runs_recover_their_boundaries() {
     for seed in 0..5 {
         let points = synthetic(&steps, 1024, 8000, 40000, noise, seed);
         let log = log_of(&dir, &format!("run{seed}.jsonl"), &points);
-        let v = json_of(&["trajectory".as_ref(), log.as_os_str(), "--json".as_ref()]);
+        let v = json_of(&[
+            "trajectory".as_ref(),
+            log.as_os_str(),
+            "--json".as_ref(),
+            "--per-decade".as_ref(),
+            "0".as_ref(),
+        ]);
         let (p1, _) = phase(&v, "P1").expect("P1");
         assert!((512..=2000).contains(&p1), "seed {seed}: P1 at {p1}");
         assert_eq!(v["extremum"]["step"], 8000, "seed {seed}");
@@ -209,6 +215,13 @@ fn synthetic_runs_recover_their_boundaries() {
             t_set.abs_diff(expected_t_set) <= 2000,
             "seed {seed}: t_set {t_set}, want {expected_t_set}"
         );
+        // Thinned to the default 10 points per decade, the boundaries stay put, to within the
+        // coarser spacing.
+        let thinned = json_of(&["trajectory".as_ref(), log.as_os_str(), "--json".as_ref()]);
+        assert_eq!(thinned["extremum"]["step"], 8000, "seed {seed}");
+        let t = thinned["t_set"].as_u64().unwrap();
+        assert!(t.abs_diff(expected_t_set) <= 8000, "seed {seed}: thinned t_set {t}");
+        assert!(thinned["notes"][0].as_str().unwrap().contains("thinned"));
     }
 }
 
@@ -253,6 +266,35 @@ fn flat_short_unsorted_and_duplicate_inputs() {
     let run = npmk(["trajectory".as_ref(), dup.as_os_str()]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("step 10 appears more than once"), "{}", run.stderr);
+
+    // Step 0, steps without a fit and a last line cut short are left out, and said so.
+    let mut text = String::from("{\"step\":0,\"k\":1.2}\n{\"step\":5,\"k\":null}\n");
+    for (s, k) in [(1, 1.2), (10, 1.21), (100, 1.22), (1000, 1.2)] {
+        text.push_str(&format!("{{\"step\":{s},\"k\":{k}}}\n"));
+    }
+    text.push_str("{\"step\":2000,\"k\":1.2");
+    let messy = write(&dir, "messy.jsonl", text.as_bytes());
+    let run = npmk(["trajectory".as_ref(), messy.as_os_str(), "--json".as_ref()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["points"].as_array().unwrap().len(), 4);
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("step 0") && notes.contains("1 steps without a fit"), "{notes}");
+    assert!(notes.contains("line 7 is cut short"), "{notes}");
+    assert!(run.stderr.contains("note: step 0"), "{}", run.stderr);
+
+    // A missing log is said to be missing; a log comes alone.
+    let missing = dir.join("nothing-here.jsonl");
+    let run = npmk(["trajectory".as_ref(), missing.as_os_str()]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("nothing-here.jsonl") && run.stderr.contains("No such file"),
+        "{}",
+        run.stderr
+    );
+    let run = npmk(["trajectory".as_ref(), messy.as_os_str(), messy.as_os_str()]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("either one monitor log"), "{}", run.stderr);
 
     // A line that is not JSON names the file and line.
     let bad = write(&dir, "bad.jsonl", b"{\"step\":1,\"k\":1.2}\nnot json\n");

@@ -136,9 +136,12 @@ pub fn write_svg(report: &TrajectoryReport, path: &Path) -> Result<(), String> {
                 .legend(move |(x, y)| {
                     PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(3))
                 });
-            chart
-                .draw_series(values.iter().map(|&p| Circle::new(p, 3, colour.filled())))
-                .map_err(|e| fail(&e))?;
+            // Markers only while they can be told apart.
+            if values.len() <= 80 {
+                chart
+                    .draw_series(values.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                    .map_err(|e| fail(&e))?;
+            }
         }
         if let (Quantity::K, Some(e)) = (quantity, report.main.extremum) {
             let mark = Circle::new((e.step as f64, e.k), 8, RED.stroke_width(2));
@@ -155,7 +158,7 @@ pub fn write_svg(report: &TrajectoryReport, path: &Path) -> Result<(), String> {
             .configure_series_labels()
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperLeft)
             .draw()
             .map_err(|e| fail(&e))?;
     }

@@ -17,7 +17,8 @@ fn k(fit: Option<WeibullFit>) -> String {
 }
 
 fn signed(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:+.4}"))
+    // Values that round to zero print as +0.0000, not -0.0000.
+    v.map(|v| if v.abs() < 5e-5 { 0.0 } else { v }).map_or("-".into(), |v| format!("{v:+.4}"))
 }
 
 fn plain(v: Option<f64>) -> String {
@@ -80,12 +81,12 @@ pub fn table(report: &ScanReport) -> String {
     }
 
     // Per tensor.
-    out.push_str("\nPer tensor (k by body; dk = k(mid80) - k(Gaussian))\n");
+    out.push_str("\nPer tensor (k by body; vs G = k(mid80) - k(Gaussian) = k(mid80) - 1.2054)\n");
     let mut rows = vec![[
         vec!["name".into(), "dtype".into(), "shape".into(), "kind".into(), "class".into()],
         vec!["layer".into()],
         trim_heads(report, "k "),
-        vec!["dk".into(), "R2".into(), "zero".into(), "nonfinite".into(), "note".into()],
+        vec!["vs G".into(), "R2".into(), "zero".into(), "nonfinite".into(), "note".into()],
     ]
     .concat()];
     for t in &report.tensors {
@@ -100,7 +101,7 @@ pub fn table(report: &ScanReport) -> String {
     let mut rows = vec![[
         vec!["kind".into(), "class".into(), "matrices".into()],
         trim_heads(report, "k "),
-        vec!["dk".into()],
+        vec!["vs G".into()],
         trim_heads(report, "shift ").into_iter().skip(1).collect(),
     ]
     .concat()];
@@ -132,7 +133,7 @@ pub fn table(report: &ScanReport) -> String {
     let mut rows = vec![[
         vec!["pool".into(), "matrices".into(), "elements".into()],
         trim_heads(report, "k "),
-        vec!["lambda mid80".into(), "dk".into(), "note".into()],
+        vec!["lambda mid80".into(), "vs G".into(), "note".into()],
     ]
     .concat()];
     let p = &report.pooled;
@@ -146,6 +147,10 @@ pub fn table(report: &ScanReport) -> String {
         rows.push(pool_row(name, pool));
     }
     grid(&mut out, &rows, 1);
+    out.push_str(
+        "A pooled k sits below the per-matrix k when the pooled matrices differ in scale \
+         (their |w| mix); read it beside the per-kind medians above, never in place of them.\n",
+    );
     out
 }
 

@@ -42,6 +42,11 @@ pub struct TrajectoryArgs {
     #[arg(long, default_value_t = npmk::dynamics::DEFAULT_DELTA)]
     pub delta: f64,
 
+    /// Thin each series to at most N points per decade of steps before reading slopes (0 keeps
+    /// every point). A point every step makes neighbouring slopes mostly sampling noise.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub per_decade: u32,
+
     /// Worker threads per checkpoint scan (0: one per core).
     #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
     pub threads: usize,
@@ -51,13 +56,23 @@ pub struct TrajectoryArgs {
     pub quiet: bool,
 }
 
-/// A lone file that is not a checkpoint is a monitor log.
-fn is_log(inputs: &[PathBuf]) -> bool {
-    let name = inputs[0].to_string_lossy();
-    inputs.len() == 1
-        && inputs[0].is_file()
-        && !name.ends_with(".safetensors")
-        && !name.ends_with(".safetensors.index.json")
+/// A file that is not a checkpoint: a monitor log.
+fn is_log(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    path.is_file() && !name.ends_with(".safetensors") && !name.ends_with(".safetensors.index.json")
+}
+
+/// Every input must exist, and a log comes alone.
+fn check_inputs(inputs: &[PathBuf]) -> Result<(), Failure> {
+    for path in inputs {
+        if let Err(e) = std::fs::metadata(path) {
+            return Err(Failure::bad_input(format!("{}: {e}", path.display())));
+        }
+    }
+    if inputs.len() > 1 && inputs.iter().any(|p| is_log(p)) {
+        return Err(Failure::bad_input(trajectory::TrajectoryError::MixedInputs));
+    }
+    Ok(())
 }
 
 /// Runs the command; returns the text for stdout.
@@ -69,12 +84,16 @@ pub fn run(args: &TrajectoryArgs) -> Result<String, Failure> {
             message: "--epsilon must be > 0 and --delta >= 0".into(),
         });
     }
+    check_inputs(&args.inputs)?;
+    let pattern = trajectory::step_pattern(&args.step_regex)
+        .map_err(|e| Failure { status: Status::Usage, message: e.to_string() })?;
     let input_name = args.inputs[0].clone();
-    let raw = if is_log(&args.inputs) {
-        trajectory::read_log(&args.inputs[0]).map_err(Failure::bad_input)?
+    let mut notes = Vec::new();
+    let raw = if is_log(&args.inputs[0]) {
+        let log = trajectory::read_log(&args.inputs[0]).map_err(Failure::bad_input)?;
+        notes = log.notes;
+        log.series
     } else {
-        let pattern = trajectory::step_pattern(&args.step_regex)
-            .map_err(|e| Failure { status: Status::Usage, message: e.to_string() })?;
         let checkpoints =
             trajectory::discover(&args.inputs, &pattern).map_err(Failure::bad_input)?;
         let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
@@ -100,7 +119,11 @@ pub fn run(args: &TrajectoryArgs) -> Result<String, Failure> {
         }
         result.map_err(Failure::bad_input)?
     };
-    let report = trajectory::analyze(&input_name, raw, &options).map_err(Failure::bad_input)?;
+    let report = trajectory::analyze(&input_name, raw, &options, args.per_decade, notes)
+        .map_err(Failure::bad_input)?;
+    for note in &report.notes {
+        eprintln!("npmk: note: {note}");
+    }
 
     if let Some(path) = &args.plot {
         crate::plot::write_svg(&report, path)
@@ -121,7 +144,11 @@ pub fn run(args: &TrajectoryArgs) -> Result<String, Failure> {
 }
 
 fn number(v: Option<f64>, digits: usize) -> String {
-    v.filter(|v| v.is_finite()).map_or("-".into(), |v| format!("{v:+.digits$}"))
+    // Values that round to zero print as +0.0000, not -0.0000.
+    let zero = 0.5 * 10f64.powi(-(digits as i32));
+    v.filter(|v| v.is_finite())
+        .map(|v| if v.abs() < zero { 0.0 } else { v })
+        .map_or("-".into(), |v| format!("{v:+.digits$}"))
 }
 
 fn csv(report: &TrajectoryReport) -> String {
