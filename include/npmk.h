@@ -110,7 +110,8 @@ typedef struct npmk_monitor_options {
     uint32_t append;         /* non-zero: append to an existing file; zero: truncate it */
     uint64_t sample_stride;  /* >= 2: only elements whose index in the tensor is a multiple */
     double sample_fraction;  /* in (0,1): this fraction of each tensor at fixed random positions,
-                                one per stratum, reused every step (one push per tensor/step) */
+                                one per stratum, reused every step (one push per tensor/step);
+                                0 or 1: no sampling; outside [0,1]: NPMK_ERR_INVALID_ARGUMENT */
     uint64_t seed;           /* seed of the sampled positions */
     double epsilon;          /* phase slope threshold per decade of steps (0: 0.01) */
     double delta;            /* half-width of the settled band of k (0: 0.0025) */
