@@ -78,7 +78,10 @@ pub fn run(args: &ScanArgs) -> Result<String, Failure> {
     let progress = |done: u64, total: u64| {
         if let Some(bar) = &bar {
             bar.set_length(total);
-            bar.set_position(done);
+            // Workers report concurrently; a late report of a smaller total must not rewind.
+            if done > bar.position() {
+                bar.set_position(done);
+            }
         }
     };
 
