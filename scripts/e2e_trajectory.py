@@ -40,8 +40,14 @@ def main():
 
     plot = run / "run.svg"
     from_log = trajectory(npmk, str(log), "--plot", str(plot))
-    if len(from_log["points"]) != len(logged):
-        fail(f"{len(from_log['points'])} points from a log of {len(logged)} steps")
+    # A log with a line every step is thinned to 10 points per decade; the points kept must be
+    # logged steps with their logged k, from the first step to the last.
+    kept = from_log["points"]
+    if len(kept) < 10 or kept[0]["step"] != min(logged) or kept[-1]["step"] != max(logged):
+        fail(f"{len(kept)} points kept from a log of {len(logged)} steps: {kept[:3]}...")
+    for p in kept:
+        if logged.get(p["step"]) != p["k"]:
+            fail(f"step {p['step']}: analysed k {p['k']!r}, logged {logged.get(p['step'])!r}")
     if not from_log["phases"] or from_log["phases"][0]["name"] != "P0":
         fail(f"no phases from the log: {from_log['phases']}")
     svg = plot.read_text()
@@ -63,7 +69,8 @@ def main():
                  f"{logged[p['step']]!r}")
     phases = ", ".join(f"{ph['name']} {ph['start_step']}-{ph['end_step']}"
                        for ph in from_log["phases"])
-    print(f"e2e_trajectory: log of {len(logged)} steps -> {phases}; {len(points)} checkpoints "
+    print(f"e2e_trajectory: log of {len(logged)} steps ({len(kept)} points kept) -> {phases}; "
+          f"{len(points)} checkpoints "
           f"match the logged k (largest difference {worst:.1e})")
 
 

@@ -494,12 +494,12 @@ impl Monitor {
         let mid80 = self.pooled.fit(Trim::MID80);
         let k_mid90 = k_or_nan(&self.pooled.fit(Trim::MID90));
         let k_full = k_or_nan(&self.pooled.fit(Trim::FULL));
-        let class_k: [f64; 4] = std::array::from_fn(|c| {
-            if self.class_used[c] {
-                k_or_nan(&self.classes[c].fit(Trim::MID80))
-            } else {
-                f64::NAN
-            }
+        // With a single class in use, its pool is the pooled sketch: reuse that fit.
+        let only_class = self.class_used.iter().filter(|&&used| used).count() == 1;
+        let class_k: [f64; 4] = std::array::from_fn(|c| match (self.class_used[c], only_class) {
+            (true, true) => k_or_nan(&mid80),
+            (true, false) => k_or_nan(&self.classes[c].fit(Trim::MID80)),
+            (false, _) => f64::NAN,
         });
         let counts = self.pooled.counts();
 
