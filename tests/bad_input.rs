@@ -267,6 +267,8 @@ fn directories_without_one_checkpoint() {
     let dir = scratch("dir-empty");
     write(&dir, "README.md", b"# nothing here\n");
     rejects(&dir, &dir, None, "no .safetensors file or index");
+    let run = npmk(["scan".as_ref(), dir.as_os_str()]);
+    assert!(run.stderr.contains("use npmk trajectory"), "a run directory hint: {}", run.stderr);
     let dir = scratch("dir-two");
     write(&dir, "a.safetensors", &shard(&["x"]));
     write(&dir, "b.safetensors", &shard(&["y"]));
@@ -433,4 +435,21 @@ fn header_lengths_that_look_like_text_are_still_read() {
         let report = scan_json(&format!("text-like-{len}"), &bytes);
         assert!(tensor(&report, "w")["fits"]["mid80"]["k"].is_f64(), "length {len}");
     }
+}
+
+#[test]
+fn odd_names_and_empty_filters_are_reported_plainly() {
+    // A newline in a tensor name must not break the table's rows.
+    let dir = scratch("odd-names");
+    let h = header(&[entry("layer\\nweight", "F32", &[1000], 0, 4000)]);
+    let path = write(&dir, "model.safetensors", &file_bytes(&h, &f32_bytes(&values())));
+    let run = npmk(["scan".as_ref(), path.as_os_str()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let row = run.stdout.lines().find(|l| l.starts_with("layer")).expect("the tensor's row");
+    assert!(row.starts_with("layer\\nweight") && row.contains("F32"), "{row}");
+
+    // A filter that matches nothing still succeeds, but says so.
+    let run = npmk(["scan".as_ref(), path.as_os_str(), "--include".as_ref(), "nomatch".as_ref()]);
+    assert_eq!(run.code, 0);
+    assert!(run.stderr.contains("left no tensor to read"), "{}", run.stderr);
 }

@@ -344,7 +344,10 @@ impl fmt::Display for CheckpointError {
         }
         match self {
             Io { source, .. } => write!(f, "{}", OneLine(&source.to_string())),
-            NoCheckpoint { .. } => f.write_str("no .safetensors file or index in this directory"),
+            NoCheckpoint { .. } => f.write_str(
+                "no .safetensors file or index in this directory (for the checkpoints of a \
+                 training run, use npmk trajectory)",
+            ),
             Ambiguous { found, .. } => write!(f, "{found}; name the file or index to read"),
             Empty { .. } => f.write_str("empty file, not a safetensors checkpoint"),
             TooShort { len, .. } => {

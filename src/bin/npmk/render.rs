@@ -160,6 +160,17 @@ fn first_reason(reasons: &std::collections::BTreeMap<String, String>) -> String 
     pick.map(|(body, why)| format!("no fit ({body}): {why}")).unwrap_or_default()
 }
 
+/// A name as one table cell: control characters (a newline would break the row) are escaped.
+fn cell_text(name: &str) -> String {
+    if name.chars().any(char::is_control) {
+        name.chars()
+            .flat_map(|c| if c.is_control() { c.escape_default().collect() } else { vec![c] })
+            .collect()
+    } else {
+        name.to_string()
+    }
+}
+
 fn tensor_row(t: &TensorReport) -> Vec<String> {
     let ks: Vec<String> = t.fits.iter().map(|(_, f)| k(*f)).collect();
     let note = match (&t.skipped, &t.no_fit) {
@@ -170,7 +181,7 @@ fn tensor_row(t: &TensorReport) -> Vec<String> {
     let count = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
     [
         vec![
-            t.name.clone(),
+            cell_text(&t.name),
             t.dtype.clone(),
             shape(&t.shape),
             t.kind.name().into(),

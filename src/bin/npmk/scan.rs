@@ -92,6 +92,9 @@ pub fn run(args: &ScanArgs) -> Result<String, Failure> {
         progress: bar.as_ref().map(|_| &progress as &(dyn Fn(u64, u64) + Sync)),
     };
     let report = scan(&checkpoint, &options);
+    if filtering && report.tensors.iter().all(|t| t.skipped.is_some()) {
+        eprintln!("npmk: note: --include/--exclude left no tensor to read");
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
