@@ -4,11 +4,11 @@
 
 mod common;
 mod st;
-use common::oracle_fit;
+use common::{oracle_fit, OracleFit};
 use npmk::checkpoint::Checkpoint;
 use npmk::roles::Class;
 use npmk::scan::{scan, ScanOptions, ScanReport};
-use npmk::Trim;
+use npmk::{Trim, WeibullFit};
 use st::*;
 
 fn report(rel: &str, threads: usize) -> ScanReport {
@@ -24,25 +24,24 @@ fn k_of(report: &ScanReport, name: &str) -> f64 {
 const BODIES: [(&str, Trim); 3] =
     [("mid80", Trim::MID80), ("mid90", Trim::MID90), ("full", Trim::FULL)];
 
-#[test]
-fn f32_per_matrix_k_matches_the_sort_oracle() {
-    let report = report("minilm/model.safetensors", 2);
-    let raw = read_raw(&fixture("minilm/model.safetensors"));
+/// Walks every tensor of `dtype` in a fixture and every body, pairing the scan's fit with the
+/// sort oracle's on the same values; `check` sees both fits, and the test fails where only one
+/// of the two has a fit. Returns how many pairs were checked.
+fn against_the_oracle(
+    file: &str,
+    dtype: &str,
+    mut check: impl FnMut(&RawTensor, &str, &WeibullFit, &OracleFit),
+) -> usize {
+    let report = report(file, 2);
     let mut checked = 0;
-    for t in raw.iter().filter(|t| t.dtype == "F32") {
+    for t in read_raw(&fixture(file)).iter().filter(|t| t.dtype == dtype) {
         let line = report.tensors.iter().find(|r| r.name == t.name).unwrap();
         let values = t.values();
         for (body, trim) in BODIES {
             let ours = line.fits.iter().find(|(b, _)| *b == body).unwrap().1;
             match (oracle_fit(&values, trim.lo, trim.hi), ours) {
                 (Some(o), Some(f)) => {
-                    // The unit of fit is a matrix: 1e-4 there. 1-D norm vectors have k up to 35,
-                    // where the sketch's 2^-8 bins show more (relative 5e-3).
-                    let tol = if t.shape.len() == 2 { 1e-4 } else { 5e-3 * o.k.max(1.0) };
-                    assert!((f.k - o.k).abs() < tol, "{} {body}: k {} vs {}", t.name, f.k, o.k);
-                    let dl = (f.lambda / o.lambda - 1.0).abs();
-                    assert!(dl < 1e-3, "{} {body}: lambda {} vs {}", t.name, f.lambda, o.lambda);
-                    assert_eq!(f.n_used, o.n_used, "{} {body}", t.name);
+                    check(t, body, f, &o);
                     checked += 1;
                 }
                 (None, None) => {}
@@ -51,6 +50,20 @@ fn f32_per_matrix_k_matches_the_sort_oracle() {
         }
         assert_eq!(line.n_zero, Some(values.iter().filter(|v| **v == 0.0).count() as u64));
     }
+    checked
+}
+
+#[test]
+fn f32_per_matrix_k_matches_the_sort_oracle() {
+    let checked = against_the_oracle("minilm/model.safetensors", "F32", |t, body, f, o| {
+        // The unit of fit is a matrix: 1e-4 there. 1-D norm vectors have k up to 35, where the
+        // sketch's 2^-8 bins show more (relative 5e-3).
+        let tol = if t.shape.len() == 2 { 1e-4 } else { 5e-3 * o.k.max(1.0) };
+        assert!((f.k - o.k).abs() < tol, "{} {body}: k {} vs {}", t.name, f.k, o.k);
+        let dl = (f.lambda / o.lambda - 1.0).abs();
+        assert!(dl < 1e-3, "{} {body}: lambda {} vs {}", t.name, f.lambda, o.lambda);
+        assert_eq!(f.n_used, o.n_used, "{} {body}", t.name);
+    });
     assert!(checked >= 3 * 100, "only {checked} fits compared");
 }
 
@@ -69,24 +82,9 @@ fn f32_published_values() {
 
 #[test]
 fn bf16_copy_equals_the_oracle_on_bf16_data() {
-    let report = report("minilm-bf16/model.safetensors", 2);
-    let raw = read_raw(&fixture("minilm-bf16/model.safetensors"));
-    let mut checked = 0;
-    for t in raw.iter().filter(|t| t.dtype == "BF16") {
-        let line = report.tensors.iter().find(|r| r.name == t.name).unwrap();
-        let values = t.values();
-        for (body, trim) in BODIES {
-            let ours = line.fits.iter().find(|(b, _)| *b == body).unwrap().1;
-            match (oracle_fit(&values, trim.lo, trim.hi), ours) {
-                (Some(o), Some(f)) => {
-                    assert!((f.k - o.k).abs() < 1e-9, "{} {body}: k {} vs {}", t.name, f.k, o.k);
-                    checked += 1;
-                }
-                (None, None) => {}
-                (o, f) => panic!("{} {body}: oracle {o:?}, scan {f:?}", t.name),
-            }
-        }
-    }
+    let checked = against_the_oracle("minilm-bf16/model.safetensors", "BF16", |t, body, f, o| {
+        assert!((f.k - o.k).abs() < 1e-9, "{} {body}: k {} vs {}", t.name, f.k, o.k);
+    });
     assert!(checked >= 3 * 100, "only {checked} fits compared");
 }
 
